@@ -1,0 +1,428 @@
+/* pipeline — see include/engwatch/pipeline.h. */
+#include "engwatch/pipeline.h"
+#include "engwatch/event.h"
+#include "engwatch/log.h"
+#include "engwatch/source_kafka.h"
+#include "engwatch/store.h"
+#include "engwatch/text.h"
+#include "engwatch/window.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_POSITIONS 4096
+
+struct pipeline {
+    const struct ew_config *cfg;
+    volatile sig_atomic_t *stop;
+    struct ew_metrics m;
+    struct ew_source_kafka *src;
+    struct ew_store *store;
+    struct ew_window *win;
+    struct ew_cmdbuf *reads, *ops;
+    struct ew_text_ctx *tctx;
+    struct ew_lexicon *lex;
+    struct ew_text_params tparams;
+    struct ew_event ev;
+    struct ew_event_limits lim;
+    struct ew_position pos[MAX_POSITIONS];
+
+    int64_t batch_t0;    /* monotonic ms of the batch's first message; 0 = empty */
+    size_t batch_msgs;   /* messages in the batch, rejects included */
+    int in_flush;        /* flush_batch is running (rebalances must not re-enter it) */
+    int in_revoke;       /* inside the revoke callback: polling the consumer is not allowed */
+    int64_t deadline;    /* monotonic ms by which shutdown must be over; 0 = none */
+    int fatal;
+    int64_t stats_t0;    /* last periodic stats line */
+    uint64_t stats_events0;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t events_total(const struct ew_metrics *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < EW_EV__COUNT; i++)
+        n += m->events[i];
+    return n;
+}
+
+/* ---- positions ------------------------------------------------------------- */
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Position names ("topic:partition") of tps[0..n); NULL on allocation failure. */
+static char **make_names(const struct ew_tp *tps, size_t n)
+{
+    char **names = calloc(n + 1, sizeof *names);
+    for (size_t i = 0; names && i < n; i++) {
+        size_t len = strlen(tps[i].topic) + 16;
+        if (!(names[i] = malloc(len))) {
+            free_names(names, i);
+            return NULL;
+        }
+        snprintf(names[i], len, "%s:%" PRId32, tps[i].topic, tps[i].partition);
+    }
+    return names;
+}
+
+/* Seek each named partition ("topic:partition"; Kafka topic names hold no
+ * ':') to its stored position + 1, or to the beginning when none is stored. */
+static int seek_names(struct pipeline *p, const char *const *names, size_t n)
+{
+    int64_t *off = calloc(n + 1, sizeof *off);
+    if (!off || ew_store_get_positions(p->store, names, n, off) < 0) {
+        free(off);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char topic[512];
+        const char *colon = strrchr(names[i], ':');
+        if (!colon)
+            continue;
+        snprintf(topic, sizeof topic, "%.*s", (int)(colon - names[i]), names[i]);
+        ew_source_kafka_seek(p->src, topic, (int32_t)strtol(colon + 1, NULL, 10),
+                             off[i] >= 0 ? off[i] + 1 : RD_KAFKA_OFFSET_BEGINNING);
+    }
+    free(off);
+    return 0;
+}
+
+static int hook_assign(void *ctx, struct ew_tp *parts, size_t n)
+{
+    struct pipeline *p = ctx;
+    if (ew_store_ensure(p->store) < 0)
+        return -1; /* assigned paused; resolved in the main loop once Redis is back */
+    char **names = make_names(parts, n);
+    int64_t *off = calloc(n + 1, sizeof *off);
+    int rc = -1;
+    if (!names || !off ||
+        ew_store_get_positions(p->store, (const char *const *)names, n, off) < 0)
+        goto out;
+    /* Redis is the truth: continue after the last applied offset.  With no
+     * stored position (a new namespace) fall back to Kafka's committed
+     * offset, then auto.offset.reset. */
+    for (size_t i = 0; i < n; i++) {
+        parts[i].offset = off[i] >= 0 ? off[i] + 1 : EW_OFFSET_COMMITTED;
+        if (off[i] >= 0)
+            EW_LOG(EW_INFO, "pipeline", "%s: resuming after applied offset %" PRId64, names[i],
+                   off[i]);
+    }
+    rc = 0;
+out:
+    free_names(names, n);
+    free(off);
+    return rc;
+}
+
+/* Forget the batch: the window's events and the source's ranges (whose
+ * partitions are sought back, so the messages come again). */
+static void drop_batch(struct pipeline *p)
+{
+    ew_source_kafka_batch_drop(p->src);
+    ew_window_reset(p->win);
+    p->batch_msgs = 0;
+    p->batch_t0 = 0;
+}
+
+static int flush_batch(struct pipeline *p);
+
+static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost)
+{
+    struct pipeline *p = ctx;
+    (void)parts;
+    (void)n;
+    if (p->batch_msgs == 0)
+        return;
+    /* Finish the in-flight batch while we still own its partitions; when
+     * that is impossible (lost assignment, Redis down, or we are inside a
+     * flush already) drop it: the next owner starts from the positions in
+     * Redis, so dropping loses nothing. */
+    if (!lost && !p->in_flush && ew_store_connected(p->store)) {
+        p->in_revoke = 1;
+        flush_batch(p);
+        p->in_revoke = 0;
+    }
+    if (p->batch_msgs) {
+        EW_LOG(EW_NOTICE, "pipeline", "dropping in-flight batch of %zu message(s) on revoke",
+               p->batch_msgs);
+        drop_batch(p);
+    }
+}
+
+/* ---- one message ---------------------------------------------------------------- */
+
+static void handle_message(struct pipeline *p, rd_kafka_message_t *msg)
+{
+    struct ew_decode_error err;
+    ew_source_kafka_mark(p->src, msg);
+    if (p->batch_msgs++ == 0)
+        p->batch_t0 = now_ms();
+    if (ew_event_decode(&p->ev, msg->payload, msg->len, &p->lim, &err) < 0) {
+        p->m.rejects[err.reason]++;
+        EW_LOG_RL(EW_WARN, "event", "%s[%" PRId32 "]@%" PRId64 " rejected: %s: %s",
+                  rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+                  ew_reject_name(err.reason), err.msg);
+        ew_source_kafka_dead_letter(p->src, msg, ew_reject_name(err.reason), err.msg);
+        return;
+    }
+    struct ew_text_result tr, *trp = NULL;
+    if (p->ev.type == EW_EV_COMMENT &&
+        ew_text_classify(p->tctx, p->lex, &p->tparams, p->ev.text.ptr ? p->ev.text.ptr : "",
+                         p->ev.text.len, &tr) == 0)
+        trp = &tr;
+    if (ew_window_add(p->win, &p->ev, trp) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "out of memory adding an event to the batch");
+        p->fatal = 1;
+        return;
+    }
+    p->m.events[p->ev.type]++;
+}
+
+/* ---- waiting for Redis --------------------------------------------------------------- */
+
+/* Redis is unavailable: pause the input, keep serving the consumer
+ * (rebalances, and messages fetched before the pause, which join the batch)
+ * until the next reconnect attempt is due.  Returns -1 when shutdown's
+ * deadline passed. */
+static int wait_for_store(struct pipeline *p)
+{
+    if (p->in_revoke)
+        return -1; /* the batch is dropped instead; see hook_revoke */
+    if (!ew_source_kafka_paused(p->src)) {
+        EW_LOG(EW_WARN, "pipeline", "redis unavailable: pausing input (batch of %zu held)",
+               p->batch_msgs);
+        ew_source_kafka_pause(p->src);
+    }
+    int64_t until = now_ms() + ew_store_retry_in_ms(p->store);
+    do {
+        if (p->deadline && now_ms() >= p->deadline)
+            return -1;
+        int64_t left = until - now_ms();
+        rd_kafka_message_t *msg = ew_source_kafka_poll(p->src, left > 200 ? 200 : left < 0 ? 0 : (int)left);
+        if (msg) {
+            handle_message(p, msg);
+            rd_kafka_message_destroy(msg);
+        }
+        if (ew_source_kafka_fatal(p->src))
+            return -1;
+        if (*p->stop && !p->deadline)
+            p->deadline = now_ms() + p->cfg->kafka.shutdown_timeout_ms;
+    } while (now_ms() < until);
+    return 0;
+}
+
+/* ---- one batch -------------------------------------------------------------------- */
+
+static int flush_batch(struct pipeline *p)
+{
+    if (p->batch_msgs == 0)
+        return 0;
+    p->in_flush = 1;
+    int rc = 0;
+    int64_t t0 = now_ms();
+    for (;;) {
+        if (p->batch_msgs == 0) /* dropped by a rebalance while we waited */
+            break;
+        if (ew_store_ensure(p->store) < 0) {
+            if (wait_for_store(p) < 0) {
+                rc = -1;
+                break;
+            }
+            continue;
+        }
+        redisReply **replies;
+        ew_cmdbuf_reset(p->reads);
+        ew_cmdbuf_reset(p->ops);
+        if (ew_window_build_reads(p->win, p->reads) < 0) {
+            EW_LOG(EW_ERROR, "pipeline", "out of memory building reads");
+            rc = -1;
+            p->fatal = 1;
+            break;
+        }
+        if (ew_cmdbuf_count(p->reads) && ew_store_read(p->store, p->reads, &replies) < 0)
+            continue; /* marked down; retried after backoff */
+        if (ew_window_fold(p->win, ew_cmdbuf_count(p->reads) ? replies : NULL,
+                           ew_cmdbuf_count(p->reads), p->ops) < 0) {
+            EW_LOG(EW_ERROR, "pipeline", "could not fold the batch onto the stored state");
+            rc = -1;
+            p->fatal = 1;
+            break;
+        }
+        size_t npos = ew_source_kafka_batch_positions(p->src, p->pos, MAX_POSITIONS);
+        enum ew_apply_result r = ew_store_apply(p->store, p->pos, npos, p->ops);
+        if (r == EW_APPLY_OK || r == EW_APPLY_DUPLICATE) {
+            p->m.late_dropped += ew_window_late(p->win);
+            p->m.batches++;
+            p->m.batch_events += ew_window_pending(p->win);
+            ew_source_kafka_batch_done(p->src); /* clears the source's ranges */
+            drop_batch(p);
+            if (ew_source_kafka_paused(p->src)) {
+                EW_LOG(EW_NOTICE, "pipeline", "redis available: resuming input");
+                ew_source_kafka_resume(p->src);
+            }
+            EW_LOG(EW_DEBUG, "pipeline", "batch applied in %" PRId64 " ms",
+                   now_ms() - t0);
+            break;
+        }
+        if (r == EW_APPLY_CONFLICT) {
+            /* Someone (a previous owner of these partitions) applied past our
+             * batch's start: our view is stale.  Drop it and continue from
+             * the stored positions. */
+            EW_LOG(EW_WARN, "pipeline", "batch overlaps already applied offsets: re-reading");
+            const char *names[MAX_POSITIONS];
+            for (size_t i = 0; i < npos; i++)
+                names[i] = p->pos[i].name;
+            drop_batch(p);
+            seek_names(p, names, npos);
+            break;
+        }
+        if (r == EW_APPLY_UNAVAILABLE)
+            continue;
+        EW_LOG(EW_ERROR, "pipeline", "redis refused the batch; stopping (state is unchanged)");
+        rc = -1;
+        p->fatal = 1;
+        break;
+    }
+    p->in_flush = 0;
+    return rc;
+}
+
+/* Partitions assigned while Redis was down: position them now. */
+static void resolve_unpositioned(struct pipeline *p)
+{
+    struct ew_tp tps[256];
+    size_t n = ew_source_kafka_unpositioned(p->src, tps, 256);
+    if (n == 0 || ew_store_ensure(p->store) < 0)
+        return;
+    char **names = make_names(tps, n);
+    if (names && seek_names(p, (const char *const *)names, n) == 0 &&
+        !ew_source_kafka_paused(p->src))
+        ew_source_kafka_resume(p->src);
+    free_names(names, n);
+}
+
+static void log_stats(struct pipeline *p, int64_t now)
+{
+    uint64_t ev = events_total(&p->m);
+    double secs = (double)(now - p->stats_t0) / 1000.0;
+    uint64_t rejects = 0;
+    for (int i = 0; i < EW_REJ__COUNT; i++)
+        rejects += p->m.rejects[i];
+    EW_LOG(EW_INFO, "pipeline",
+           "events %" PRIu64 " (%.0f/s), rejected %" PRIu64 ", late %" PRIu64 ", batches %" PRIu64
+           ", skipped %" PRIu64 ", partitions %zu%s",
+           ev, secs > 0 ? (double)(ev - p->stats_events0) / secs : 0.0, rejects, p->m.late_dropped,
+           p->m.batches, p->m.skipped, ew_source_kafka_assigned(p->src),
+           ew_source_kafka_paused(p->src) ? ", input paused" : "");
+    p->stats_t0 = now;
+    p->stats_events0 = ev;
+}
+
+/* ---- the daemon -------------------------------------------------------------------- */
+
+int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *stop)
+{
+    struct pipeline *p = calloc(1, sizeof *p);
+    char err[512], dir[4096];
+    int rc = 1;
+    if (!p)
+        return 1;
+    p->cfg = cfg;
+    p->stop = stop;
+    p->lim = (struct ew_event_limits){(size_t)cfg->event.max_message, (size_t)cfg->event.max_id,
+                                      (size_t)cfg->event.max_text, (size_t)cfg->event.max_name};
+    p->tparams = (struct ew_text_params)EW_TEXT_PARAMS_DEFAULT;
+    ew_event_init(&p->ev);
+
+    ew_config_path(cfg, cfg->detectors.lexicon_dir, dir, sizeof dir);
+    if (ew_lexicon_load_dir(dir, &p->lex, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "detectors.lexicon_dir %s: %s", dir, err);
+        goto out;
+    }
+    EW_LOG(EW_INFO, "pipeline", "lexicon: %zu entries from %s", ew_lexicon_size(p->lex), dir);
+    if (!(p->tctx = ew_text_ctx_new()) || !(p->reads = ew_cmdbuf_new()) ||
+        !(p->ops = ew_cmdbuf_new()) || ew_store_new(&p->store, cfg) < 0 ||
+        ew_window_new(&p->win, cfg, cfg->redis.prefix) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "start-up failed (out of memory or bad windows config)");
+        goto out;
+    }
+    ew_store_ensure(p->store); /* not fatal when down: we wait for it */
+
+    struct ew_source_kafka_hooks hooks = {.ctx = p, .on_assign = hook_assign,
+                                          .on_revoke = hook_revoke};
+    if (ew_source_kafka_new(&p->src, cfg, &hooks, &p->m, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "%s", err);
+        goto out;
+    }
+
+    p->stats_t0 = now_ms();
+    while (!*stop && !p->fatal) {
+        const char *fatal = ew_source_kafka_fatal(p->src);
+        if (fatal) {
+            EW_LOG(EW_ERROR, "pipeline", "kafka fatal error, shutting down: %s", fatal);
+            p->fatal = 1;
+            break;
+        }
+        int64_t now = now_ms();
+        int timeout = 100;
+        if (p->batch_msgs) {
+            int64_t left = p->batch_t0 + p->cfg->batch.max_wait_ms - now;
+            timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+        }
+        rd_kafka_message_t *msg = ew_source_kafka_poll(p->src, timeout);
+        if (msg) {
+            handle_message(p, msg);
+            rd_kafka_message_destroy(msg);
+        }
+        now = now_ms();
+        if (p->batch_msgs &&
+            (p->batch_msgs >= (size_t)p->cfg->batch.max_events ||
+             now - p->batch_t0 >= p->cfg->batch.max_wait_ms))
+            flush_batch(p);
+        resolve_unpositioned(p);
+        if (now - p->stats_t0 >= 60000)
+            log_stats(p, now);
+    }
+
+    /* Clean shutdown: finish the in-flight batch, commit, leave the group. */
+    EW_LOG(EW_NOTICE, "pipeline", "shutting down: finishing %zu in-flight message(s)",
+           p->batch_msgs);
+    p->deadline = now_ms() + cfg->kafka.shutdown_timeout_ms;
+    /* The hard bound: should leaving the group hang (brokers gone), SIGALRM's
+     * default action ends the process shortly after the deadline.  Nothing
+     * is lost: unapplied messages are consumed again after a restart. */
+    alarm((unsigned)((cfg->kafka.shutdown_timeout_ms + 999) / 1000) + 2);
+    if (!p->fatal)
+        flush_batch(p);
+    if (p->batch_msgs)
+        drop_batch(p); /* not applied: it will be consumed again after restart */
+    ew_source_kafka_close(p->src, (int)(p->deadline - now_ms() > 0 ? p->deadline - now_ms() : 0));
+    log_stats(p, now_ms());
+    rc = p->fatal ? 1 : 0;
+out:
+    ew_source_kafka_free(p->src);
+    ew_window_free(p->win);
+    ew_store_free(p->store);
+    ew_cmdbuf_free(p->reads);
+    ew_cmdbuf_free(p->ops);
+    ew_text_ctx_free(p->tctx);
+    ew_lexicon_free(p->lex);
+    ew_event_clear(&p->ev);
+    free(p);
+    return rc;
+}

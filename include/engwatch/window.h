@@ -1,0 +1,85 @@
+/* window — event-time buckets per account, folded per micro-batch.
+ *
+ * A batch's accepted events are grouped by account (one account lives on one
+ * partition, so its events arrive in order).  For each touched account the
+ * batch reads its state once (one pipelined round trip for the whole batch),
+ * walks the account's events in order — dropping late ones against the
+ * account's own watermark, so live and replay decide alike whatever the
+ * interleaving of partitions — and emits the writes that bring the state
+ * forward: one HSET of absolute values per account, plus HyperLogLog adds for
+ * distinct commenters, copy-paste fingerprint counts, stale-bucket deletes
+ * and expiries.  All writes go into the store's single atomic step.
+ *
+ * Redis keys (P = redis.prefix, A = account; {A} is the Cluster hash tag):
+ *   P{A}              hash, the account's window state:
+ *     wm                 watermark: newest event time seen (ms)
+ *     x                  coarsest bucket at which the key's expiry was last refreshed
+ *     M@R:I              account counter: metric M, resolution R (0-based index
+ *                        into windows.resolutions), bucket I = floor(ts / bucket)
+ *     M@R:I:POST         the same counter for one post (metrics c h d l s)
+ *     F:I, Ft:I          latest follower snapshot in coarsest bucket I, and its ts
+ *     pt:POST            publication time of POST (from its post event)
+ *   P{A}:u@R:I        HyperLogLog of distinct commenters in bucket I of resolution R
+ *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
+ *                     hour H
+ *   P positions       source positions (see store.h)
+ * Metrics M: c comments, h hollow comments, d duplicate comments (the same
+ * text already posted on this account in this or the previous hour), l likes, s shares,
+ * f follows, n follows by new actors (actor_created within windows.new_actor_age),
+ * u unfollows, p posts.
+ * Every key has an expiry: the longest retention that reads it plus the
+ * allowed lateness.  Fields of buckets older than their resolution's
+ * retention (relative to the watermark) are deleted in the same step, so the
+ * state after a batch depends only on the events, never on batch boundaries.
+ */
+#ifndef ENGWATCH_WINDOW_H
+#define ENGWATCH_WINDOW_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engwatch/config.h"
+#include "engwatch/event.h"
+#include "engwatch/store.h"
+#include "engwatch/text.h"
+
+enum ew_metric {
+    EW_M_COMMENTS = 0, /* c */
+    EW_M_HOLLOW,       /* h */
+    EW_M_DUP,          /* d */
+    EW_M_LIKES,        /* l */
+    EW_M_SHARES,       /* s */
+    EW_M_FOLLOWS,      /* f */
+    EW_M_NEW_FOLLOWS,  /* n */
+    EW_M_UNFOLLOWS,    /* u */
+    EW_M_POSTS,        /* p */
+    EW_M__COUNT
+};
+extern const char ew_metric_letter[EW_M__COUNT];
+
+struct ew_window;
+
+
+int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const char *prefix);
+void ew_window_free(struct ew_window *w); /* accepts NULL */
+
+/* Add one accepted event to the batch (strings are copied).  tr is the
+ * comment's text classification (comments only; NULL otherwise). */
+int ew_window_add(struct ew_window *w, const struct ew_event *ev, const struct ew_text_result *tr);
+size_t ew_window_pending(const struct ew_window *w);
+
+/* Phase 1: the reads the batch needs (appended to reads). */
+int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads);
+/* Phase 2: fold the batch onto the state read (replies in the order of
+ * build_reads), and append the writes to ops.  0 / -1 (malformed reply). */
+int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
+                   struct ew_cmdbuf *ops);
+/* Forget the batch (after apply, or when it is dropped). */
+void ew_window_reset(struct ew_window *w);
+
+/* Events of the last fold dropped as later than windows.allowed_lateness
+ * (count them once the batch is applied: a retried batch folds again). */
+uint64_t ew_window_late(const struct ew_window *w);
+
+#endif

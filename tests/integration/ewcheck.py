@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Test helper for engwatch integration tests (standard library only).
+
+  ewcheck.py gen --n N [--seed S] [--accounts A] [--start MS] [--bad] [--out FILE] [--expected FILE]
+      Deterministic keyed events ("account<TAB>json" lines for kcat -K '\\t'), in
+      time order per account, and the expected per-account totals as JSON.
+      --bad appends one message per reject reason (expected lists them).
+  ewcheck.py verify --port P --prefix PFX --expected FILE
+      Compare the coarsest-resolution counters in Redis with the expected totals.
+  ewcheck.py dump --port P --prefix PFX
+      Print the logical content of every key under PFX (prefix stripped,
+      sorted): hash fields, HyperLogLog counts, strings.  Two runs over the same
+      events print the same text.
+  ewcheck.py applied --port P --prefix PFX
+      Print the number of messages applied (sum of positions + 1).
+"""
+import argparse
+import json
+import random
+import socket
+import sys
+
+LETTER = {"comment": "c", "like": "l", "share": "s", "follow": "f", "unfollow": "u", "post": "p"}
+TEXTS = ["好看", "nice", "在哪买?", "👍👍", "尺码偏小", "支持支持", "what size is she wearing?", "666666"]
+
+BAD = {
+    "bad_json": "{not json",
+    "not_object": "[1,2,3]",
+    "missing_field": '{"id":"b1","type":"like","ts":1767571200000,"account":"a"}',
+    "wrong_type": '{"id":"b2","type":"like","ts":true,"account":"a","actor":"x","post":"p"}',
+    "unknown_type": '{"id":"b3","type":"retweet","ts":1767571200000,"account":"a"}',
+    "bad_timestamp": '{"id":"b4","type":"post","ts":"2026-13-01T00:00:00Z","account":"a","post":"p"}',
+    "empty_field": '{"id":"","type":"post","ts":1767571200000,"account":"a","post":"p"}',
+    "negative_followers": '{"id":"b5","type":"profile","ts":1767571200000,"account":"a","followers":-3}',
+    "duplicate_key": '{"id":"b6","id":"b7","type":"post","ts":1767571200000,"account":"a","post":"p"}',
+}
+
+
+def gen(a):
+    rnd = random.Random(a.seed)
+    # Zipf-like account sizes with an offset: skewed, yet the heaviest account
+    # stays near 2.5% of the events, because the dev broker keeps only ~5 MiB
+    # per partition and one account's events all go to one partition.
+    weights = [1.0 / (i + 10) for i in range(a.accounts)]
+    expected = {}
+    lines = []
+    t = a.start
+    for i in range(a.n):
+        acct = "acct%03d" % rnd.choices(range(a.accounts), weights)[0]
+        t += rnd.randint(0, 40)
+        typ = rnd.choices(["like", "comment", "share", "follow", "unfollow", "post", "profile"],
+                          [60, 15, 4, 10, 3, 2, 6])[0]
+        e = {"id": "%s-%d" % (a.seed, i), "type": typ, "ts": t, "account": acct}
+        if typ in ("comment", "like", "share", "follow", "unfollow"):
+            e["actor"] = "u%05d" % rnd.randint(0, 20000)
+        if typ in ("comment", "like", "share", "post"):
+            e["post"] = "%s-p%d" % (acct, rnd.randint(0, 5))
+        if typ == "comment":
+            e["text"] = rnd.choice(TEXTS)
+        if typ == "profile":
+            e["followers"] = rnd.randint(100, 100000)
+        ex = expected.setdefault(acct, {})
+        if typ in LETTER:
+            ex[LETTER[typ]] = ex.get(LETTER[typ], 0) + 1
+        lines.append("%s\t%s" % (acct, json.dumps(e, ensure_ascii=False)))
+    bad = {}
+    if a.bad:
+        for reason, raw in BAD.items():
+            lines.append("a\t%s" % raw)
+            bad[reason] = 1
+    out = open(a.out, "w", encoding="utf-8") if a.out else sys.stdout
+    out.write("\n".join(lines) + "\n")
+    if a.expected:
+        with open(a.expected, "w") as f:
+            json.dump({"accounts": expected, "messages": len(lines), "bad": bad}, f)
+
+
+class Redis:
+    """A minimal pipelined RESP client (the tests need no redis module)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf = self.sock.makefile("rb")
+
+    def pipeline(self, cmds):
+        out = bytearray()
+        for c in cmds:
+            out += b"*%d\r\n" % len(c)
+            for arg in c:
+                arg = arg if isinstance(arg, bytes) else str(arg).encode()
+                out += b"$%d\r\n%s\r\n" % (len(arg), arg)
+        self.sock.sendall(out)
+        return [self._reply() for _ in cmds]
+
+    def __call__(self, *cmd):
+        return self.pipeline([cmd])[0]
+
+    def _reply(self):
+        line = self.buf.readline()
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.buf.read(n + 2)[:-2]
+            return data.decode("utf-8", "surrogateescape")
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RuntimeError("bad reply %r" % line)
+
+
+def keys(r, prefix):
+    ks, cursor = set(), "0"
+    pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix) + "*"
+    while True:
+        cursor, batch = r("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+        ks.update(batch)
+        if cursor == "0":
+            return sorted(ks)
+
+
+def as_dict(flat):
+    return dict(zip(flat[0::2], flat[1::2]))
+
+
+def verify(a):
+    exp = json.load(open(a.expected))
+    r = Redis(a.port)
+    ok = True
+    # the coarsest resolution: the largest R in account fields "M@R:I"
+    for acct, counts in sorted(exp["accounts"].items()):
+        h = as_dict(r("HGETALL", "%s{%s}" % (a.prefix, acct)))
+        rmax = max((int(f.split("@")[1].split(":")[0]) for f in h if "@" in f[:2]), default=0)
+        got = {}
+        for f, v in h.items():
+            if len(f) > 2 and f[1] == "@" and f.count(":") == 1 and int(f[2:f.index(":")]) == rmax:
+                got[f[0]] = got.get(f[0], 0) + int(v)
+        for m, n in counts.items():
+            if got.get(m, 0) != n:
+                print("%s: metric %s expected %d got %d" % (acct, m, n, got.get(m, 0)))
+                ok = False
+    print("verify: %s (%d accounts)" % ("ok" if ok else "MISMATCH", len(exp["accounts"])))
+    return 0 if ok else 1
+
+
+def dump(a):
+    r = Redis(a.port)
+    ks = keys(r, a.prefix)
+    types = r.pipeline([("TYPE", k) for k in ks])
+    cmds = []
+    for k, t in zip(ks, types):
+        if t == "hash":
+            cmds.append(("HGETALL", k))
+        elif t == "string" and ":u@" in k:
+            cmds.append(("PFCOUNT", k))
+        elif t == "string":
+            cmds.append(("GET", k))
+        else:
+            cmds.append(("TYPE", k))
+    out = []
+    for k, t, v in zip(ks, types, r.pipeline(cmds)):
+        name = k[len(a.prefix):]
+        if t == "hash":
+            out += ["%s %s=%s" % (name, f, x) for f, x in sorted(as_dict(v).items())]
+        elif t == "string" and ":u@" in k:
+            out.append("%s pfcount=%s" % (name, v))
+        else:
+            out.append("%s %s=%s" % (name, t, v))
+    sys.stdout.write("\n".join(out) + ("\n" if out else ""))
+    return 0
+
+
+def applied(a):
+    h = as_dict(Redis(a.port)("HGETALL", a.prefix + "positions"))
+    print(sum(int(v) + 1 for v in h.values()))
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("gen")
+    g.add_argument("--n", type=int, default=10000)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--accounts", type=int, default=200)
+    g.add_argument("--start", type=int, default=1767571200000)
+    g.add_argument("--bad", action="store_true")
+    g.add_argument("--out")
+    g.add_argument("--expected")
+    for name in ("verify", "dump", "applied"):
+        s = sub.add_parser(name)
+        s.add_argument("--port", type=int, required=True)
+        s.add_argument("--prefix", default="ew:")
+        if name == "verify":
+            s.add_argument("--expected", required=True)
+    a = p.parse_args()
+    return {"gen": gen, "verify": verify, "dump": dump, "applied": applied}[a.cmd](a) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
