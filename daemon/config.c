@@ -101,6 +101,43 @@ static const struct ew_option options[] = {
     {"detectors.lexicon_dir", EW_OPT_STRING, "lexicon", 1, 0, OFF(detectors.lexicon_dir), NULL, 0,
      "directory of hollow-comment lexicons (*.txt); relative to this file's directory", NULL},
 
+    {"detectors.short_max_chars", EW_OPT_INT, "1", 0, 16, OFF(detectors.short_max_chars), NULL, 0,
+     "a comment of at most this many letters/digits (and not generic) counts as hollow", NULL},
+
+    /* risk: signals -> per-account risk, incidents and alerts */
+    {"risk.half_life", EW_OPT_DURATION, "6h", 60000, 30LL * 86400000, OFF(risk.half_life_ms), NULL,
+     0, "account risk halves after this much event time without new signals", NULL},
+    {"risk.info", EW_OPT_DOUBLE, "20", 0, 100, OFF(risk.info), NULL, 0,
+     "risk at which an incident opens (level info)", NULL},
+    {"risk.warning", EW_OPT_DOUBLE, "50", 0, 100, OFF(risk.warning), NULL, 0,
+     "risk of level warning", NULL},
+    {"risk.critical", EW_OPT_DOUBLE, "80", 0, 100, OFF(risk.critical), NULL, 0,
+     "risk of level critical", NULL},
+    {"risk.weight_comment_burst", EW_OPT_DOUBLE, "60", 0, 100, OFF(risk.weight[0]), NULL, 0,
+     "risk added by a comment_burst signal of score 1", NULL},
+    {"risk.weight_hollow_comments", EW_OPT_DOUBLE, "50", 0, 100, OFF(risk.weight[1]), NULL, 0,
+     "risk added by a hollow_comments signal of score 1", NULL},
+    {"risk.weight_follower_spike", EW_OPT_DOUBLE, "60", 0, 100, OFF(risk.weight[2]), NULL, 0,
+     "risk added by a follower_spike signal of score 1", NULL},
+    {"risk.weight_engagement_mismatch", EW_OPT_DOUBLE, "50", 0, 100, OFF(risk.weight[3]), NULL, 0,
+     "risk added by an engagement_mismatch signal of score 1", NULL},
+    {"risk.resolve_after", EW_OPT_DURATION, "12h", 60000, 30LL * 86400000,
+     OFF(risk.resolve_after_ms), NULL, 0,
+     "an incident resolves after this much event time without signals", NULL},
+    {"risk.realert_after", EW_OPT_DURATION, "1h", 0, 30LL * 86400000, OFF(risk.realert_after_ms),
+     NULL, 0, "within an open incident, the same signal alerts again at most this often", NULL},
+    {"risk.outbox_maxlen", EW_OPT_INT, "100000", 100, 100000000, OFF(risk.outbox_maxlen), NULL, 0,
+     "alerts kept in the Redis outbox stream (XADD MAXLEN ~)", NULL},
+
+    /* replay */
+    {"replay.namespace", EW_OPT_STRING, "", 0, 0, OFF(replay.ns), NULL, 0,
+     "Redis key namespace of a replay; \"\" = \"replay:<run id>:\"", NULL},
+    {"replay.batch_events", EW_OPT_INT, "20000", 1, 1000000, OFF(replay.batch_events), NULL, 0,
+     "events per batch in a replay (live uses batch.max_events)", NULL},
+    {"replay.progress_interval", EW_OPT_DURATION, "1s", 100, 3600000,
+     OFF(replay.progress_interval_ms), NULL, 0,
+     "progress line interval (on a terminal; every 10 intervals otherwise)", NULL},
+
     /* log */
     {"log.level", EW_OPT_ENUM, "info", NOLIM, OFF(log.level), log_levels, 0,
      "error, warn, notice, info or debug", NULL},
@@ -113,7 +150,7 @@ static const struct ew_option options[] = {
 };
 
 /* Sections that exist in the file layout before they have settings. */
-static const char *const empty_sections[] = {"risk", "sinks", "http", NULL};
+static const char *const empty_sections[] = {"sinks", "http", NULL};
 
 const struct ew_option *ew_config_options(size_t *n)
 {

@@ -56,6 +56,8 @@ static void usage(FILE *out)
             " when it exists)\n"
             "      --set P=V       override setting P (repeatable), e.g. --set redis.port=6390\n"
             "      --check-config  validate the configuration, print the effective values, exit\n"
+            "  -o, --output FILE   (replay) write alerts as JSON lines to FILE (default stdout)\n"
+            "      --keep-state    (replay) keep the replay's Redis namespace afterwards\n"
             "  -V, --version       print the version\n"
             "  -h, --help          this help\n");
 }
@@ -157,8 +159,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "engwatchd: configuration %s is valid\n", file ? file : "(defaults)");
         rc = 0;
     } else if (cli.replay) {
-        EW_LOG(EW_ERROR, "main", "replay is not built yet in this version");
-        rc = 2;
+        install_signals();
+        rc = ew_pipeline_run_replay(&cfg, cli.dumps, cli.ndumps, cli.alerts_out, cli.keep_state,
+                                    &stop_requested);
     } else {
         install_signals();
         EW_LOG(EW_NOTICE, "main", "engwatchd %s starting (config %s)", EW_VERSION,

@@ -1,12 +1,17 @@
 /* pipeline — see include/engwatch/pipeline.h. */
 #include "engwatch/pipeline.h"
+#include "engwatch/detect.h"
 #include "engwatch/event.h"
+#include "engwatch/hmap.h"
 #include "engwatch/log.h"
+#include "engwatch/risk.h"
+#include "engwatch/source_file.h"
 #include "engwatch/source_kafka.h"
 #include "engwatch/store.h"
 #include "engwatch/text.h"
 #include "engwatch/window.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +44,25 @@ struct pipeline {
     int fatal;
     int64_t stats_t0;    /* last periodic stats line */
     uint64_t stats_events0;
+    uint64_t alerts[EW_SIG__COUNT][EW_LEVEL_CRITICAL + 1]; /* alerts applied */
+
+    /* replay: the dump being read and the line range of the batch */
+    int replay;
+    struct ew_dump *dump;
+    char posname[4200];
+    int64_t first_line, last_line;
+    FILE *alerts_out;
+    int progress_tty;
 };
+
+static uint64_t alerts_total(const struct pipeline *p)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < EW_SIG__COUNT; k++)
+        for (int l = 0; l <= EW_LEVEL_CRITICAL; l++)
+            n += p->alerts[k][l];
+    return n;
+}
 
 static int64_t now_ms(void)
 {
@@ -55,6 +78,8 @@ static uint64_t events_total(const struct ew_metrics *m)
         n += m->events[i];
     return n;
 }
+
+static void pipeline_free(struct pipeline *p);
 
 /* ---- positions ------------------------------------------------------------- */
 
@@ -133,7 +158,9 @@ out:
  * partitions are sought back, so the messages come again). */
 static void drop_batch(struct pipeline *p)
 {
-    ew_source_kafka_batch_drop(p->src);
+    if (p->src)
+        ew_source_kafka_batch_drop(p->src);
+    p->first_line = p->last_line = -1;
     ew_window_reset(p->win);
     p->batch_msgs = 0;
     p->batch_t0 = 0;
@@ -166,19 +193,16 @@ static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost
 
 /* ---- one message ---------------------------------------------------------------- */
 
-static void handle_message(struct pipeline *p, rd_kafka_message_t *msg)
+/* Decode one message and add it to the batch.  Returns the reject reason
+ * (EW_REJ_NONE when accepted); err describes a reject. */
+static enum ew_reject accept_payload(struct pipeline *p, const char *buf, size_t len,
+                                     struct ew_decode_error *err)
 {
-    struct ew_decode_error err;
-    ew_source_kafka_mark(p->src, msg);
     if (p->batch_msgs++ == 0)
         p->batch_t0 = now_ms();
-    if (ew_event_decode(&p->ev, msg->payload, msg->len, &p->lim, &err) < 0) {
-        p->m.rejects[err.reason]++;
-        EW_LOG_RL(EW_WARN, "event", "%s[%" PRId32 "]@%" PRId64 " rejected: %s: %s",
-                  rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-                  ew_reject_name(err.reason), err.msg);
-        ew_source_kafka_dead_letter(p->src, msg, ew_reject_name(err.reason), err.msg);
-        return;
+    if (ew_event_decode(&p->ev, buf, len, &p->lim, err) < 0) {
+        p->m.rejects[err->reason]++;
+        return err->reason;
     }
     struct ew_text_result tr, *trp = NULL;
     if (p->ev.type == EW_EV_COMMENT &&
@@ -188,9 +212,22 @@ static void handle_message(struct pipeline *p, rd_kafka_message_t *msg)
     if (ew_window_add(p->win, &p->ev, trp) < 0) {
         EW_LOG(EW_ERROR, "pipeline", "out of memory adding an event to the batch");
         p->fatal = 1;
-        return;
+        return EW_REJ_NONE;
     }
     p->m.events[p->ev.type]++;
+    return EW_REJ_NONE;
+}
+
+static void handle_message(struct pipeline *p, rd_kafka_message_t *msg)
+{
+    struct ew_decode_error err;
+    ew_source_kafka_mark(p->src, msg);
+    if (accept_payload(p, msg->payload, msg->len, &err) != EW_REJ_NONE) {
+        EW_LOG_RL(EW_WARN, "event", "%s[%" PRId32 "]@%" PRId64 " rejected: %s: %s",
+                  rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+                  ew_reject_name(err.reason), err.msg);
+        ew_source_kafka_dead_letter(p->src, msg, ew_reject_name(err.reason), err.msg);
+    }
 }
 
 /* ---- waiting for Redis --------------------------------------------------------------- */
@@ -203,6 +240,14 @@ static int wait_for_store(struct pipeline *p)
 {
     if (p->in_revoke)
         return -1; /* the batch is dropped instead; see hook_revoke */
+    if (p->replay) {
+        /* no input to pause: just wait for the next attempt */
+        int64_t left = ew_store_retry_in_ms(p->store);
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !*p->stop)
+            ;
+        return *p->stop ? -1 : 0;
+    }
     if (!ew_source_kafka_paused(p->src)) {
         EW_LOG(EW_WARN, "pipeline", "redis unavailable: pausing input (batch of %zu held)",
                p->batch_msgs);
@@ -224,6 +269,25 @@ static int wait_for_store(struct pipeline *p)
             p->deadline = now_ms() + p->cfg->kafka.shutdown_timeout_ms;
     } while (now_ms() < until);
     return 0;
+}
+
+/* The batch's alerts, once applied: counted, and in a replay written out.
+ * Live, sinks forward them from the Redis outbox. */
+static void write_alerts(struct pipeline *p)
+{
+    const char *const *al;
+    size_t n = ew_window_alerts(p->win, &al);
+    for (int k = 0; k < EW_SIG__COUNT; k++)
+        for (int l = 0; l <= EW_LEVEL_CRITICAL; l++)
+            p->alerts[k][l] += ew_window_alert_count(p->win, k, l);
+    for (size_t i = 0; i < n; i++) {
+        if (p->alerts_out) {
+            fputs(al[i], p->alerts_out);
+            fputc('\n', p->alerts_out);
+        } else {
+            EW_LOG(EW_INFO, "alert", "%s", al[i]);
+        }
+    }
 }
 
 /* ---- one batch -------------------------------------------------------------------- */
@@ -263,20 +327,37 @@ static int flush_batch(struct pipeline *p)
             p->fatal = 1;
             break;
         }
-        size_t npos = ew_source_kafka_batch_positions(p->src, p->pos, MAX_POSITIONS);
+        size_t npos = 0;
+        if (p->src) {
+            npos = ew_source_kafka_batch_positions(p->src, p->pos, MAX_POSITIONS);
+        } else if (p->first_line >= 0) {
+            p->pos[0] = (struct ew_position){p->posname, p->first_line, p->last_line};
+            npos = 1;
+        }
         enum ew_apply_result r = ew_store_apply(p->store, p->pos, npos, p->ops);
         if (r == EW_APPLY_OK || r == EW_APPLY_DUPLICATE) {
             p->m.late_dropped += ew_window_late(p->win);
             p->m.batches++;
             p->m.batch_events += ew_window_pending(p->win);
-            ew_source_kafka_batch_done(p->src); /* clears the source's ranges */
+            if (r == EW_APPLY_OK)
+                write_alerts(p);
+            if (p->src)
+                ew_source_kafka_batch_done(p->src); /* clears the source's ranges */
             drop_batch(p);
-            if (ew_source_kafka_paused(p->src)) {
+            if (p->src && ew_source_kafka_paused(p->src)) {
                 EW_LOG(EW_NOTICE, "pipeline", "redis available: resuming input");
                 ew_source_kafka_resume(p->src);
             }
             EW_LOG(EW_DEBUG, "pipeline", "batch applied in %" PRId64 " ms",
                    now_ms() - t0);
+            break;
+        }
+        if (r == EW_APPLY_CONFLICT && p->replay) {
+            EW_LOG(EW_ERROR, "replay", "%s: lines %" PRId64 "..%" PRId64
+                   " overlap lines applied before in this namespace", p->posname, p->first_line,
+                   p->last_line);
+            rc = -1;
+            p->fatal = 1;
             break;
         }
         if (r == EW_APPLY_CONFLICT) {
@@ -318,6 +399,8 @@ static void resolve_unpositioned(struct pipeline *p)
 
 static void log_stats(struct pipeline *p, int64_t now)
 {
+    if (!p->src)
+        return;
     uint64_t ev = events_total(&p->m);
     double secs = (double)(now - p->stats_t0) / 1000.0;
     uint64_t rejects = 0;
@@ -335,32 +418,61 @@ static void log_stats(struct pipeline *p, int64_t now)
 
 /* ---- the daemon -------------------------------------------------------------------- */
 
-int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *stop)
+/* Set up everything but the source.  Returns NULL on failure (logged). */
+static struct pipeline *pipeline_new(const struct ew_config *cfg, volatile sig_atomic_t *stop)
 {
     struct pipeline *p = calloc(1, sizeof *p);
     char err[512], dir[4096];
-    int rc = 1;
     if (!p)
-        return 1;
+        return NULL;
     p->cfg = cfg;
     p->stop = stop;
+    p->first_line = p->last_line = -1;
     p->lim = (struct ew_event_limits){(size_t)cfg->event.max_message, (size_t)cfg->event.max_id,
                                       (size_t)cfg->event.max_text, (size_t)cfg->event.max_name};
-    p->tparams = (struct ew_text_params)EW_TEXT_PARAMS_DEFAULT;
+    p->tparams.short_max_chars = (unsigned)cfg->detectors.short_max_chars;
     ew_event_init(&p->ev);
-
     ew_config_path(cfg, cfg->detectors.lexicon_dir, dir, sizeof dir);
     if (ew_lexicon_load_dir(dir, &p->lex, err, sizeof err) < 0) {
         EW_LOG(EW_ERROR, "pipeline", "detectors.lexicon_dir %s: %s", dir, err);
-        goto out;
+        goto fail;
     }
     EW_LOG(EW_INFO, "pipeline", "lexicon: %zu entries from %s", ew_lexicon_size(p->lex), dir);
     if (!(p->tctx = ew_text_ctx_new()) || !(p->reads = ew_cmdbuf_new()) ||
         !(p->ops = ew_cmdbuf_new()) || ew_store_new(&p->store, cfg) < 0 ||
         ew_window_new(&p->win, cfg, cfg->redis.prefix) < 0) {
-        EW_LOG(EW_ERROR, "pipeline", "start-up failed (out of memory or bad windows config)");
-        goto out;
+        EW_LOG(EW_ERROR, "pipeline", "start-up failed (out of memory or bad detector config)");
+        goto fail;
     }
+    return p;
+fail:
+    pipeline_free(p);
+    return NULL;
+}
+
+static void pipeline_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    ew_source_kafka_free(p->src);
+    ew_dump_close(p->dump);
+    ew_window_free(p->win);
+    ew_store_free(p->store);
+    ew_cmdbuf_free(p->reads);
+    ew_cmdbuf_free(p->ops);
+    ew_text_ctx_free(p->tctx);
+    ew_lexicon_free(p->lex);
+    ew_event_clear(&p->ev);
+    free(p);
+}
+
+int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *stop)
+{
+    char err[512];
+    int rc = 1;
+    struct pipeline *p = pipeline_new(cfg, stop);
+    if (!p)
+        return 1;
     ew_store_ensure(p->store); /* not fatal when down: we wait for it */
 
     struct ew_source_kafka_hooks hooks = {.ctx = p, .on_assign = hook_assign,
@@ -415,14 +527,181 @@ int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *sto
     log_stats(p, now_ms());
     rc = p->fatal ? 1 : 0;
 out:
-    ew_source_kafka_free(p->src);
-    ew_window_free(p->win);
-    ew_store_free(p->store);
-    ew_cmdbuf_free(p->reads);
-    ew_cmdbuf_free(p->ops);
-    ew_text_ctx_free(p->tctx);
-    ew_lexicon_free(p->lex);
-    ew_event_clear(&p->ev);
-    free(p);
+    pipeline_free(p);
+    return rc;
+}
+
+/* ---- replay ------------------------------------------------------------------------ */
+
+static void progress(struct pipeline *p, int64_t t0, uint64_t lines, int final)
+{
+    int64_t now = now_ms();
+    double secs = (double)(now - t0) / 1000.0;
+    char pct[16] = "";
+    int64_t size = ew_dump_size(p->dump);
+    if (size > 0 && !final)
+        snprintf(pct, sizeof pct, " %3.0f%%",
+                 100.0 * (double)ew_dump_bytes_read(p->dump) / (double)size);
+    if (p->progress_tty)
+        fprintf(stderr, "\r%s:%s %" PRIu64 " lines, %" PRIu64 " events, %.0f ev/s, %" PRIu64
+                        " alerts   %s",
+                ew_dump_name(p->dump), pct, lines, events_total(&p->m),
+                secs > 0 ? (double)events_total(&p->m) / secs : 0.0, alerts_total(p),
+                final ? "\n" : "");
+    else
+        EW_LOG(EW_INFO, "replay", "%s:%s %" PRIu64 " lines, %" PRIu64 " events, %.0f ev/s, %" PRIu64
+               " alerts", ew_dump_name(p->dump), pct, lines, events_total(&p->m),
+               secs > 0 ? (double)events_total(&p->m) / secs : 0.0, alerts_total(p));
+}
+
+static void summary(struct pipeline *p, uint64_t lines, double secs, const char *ns, int kept)
+{
+    uint64_t ev = events_total(&p->m), rej = 0;
+    for (int i = 0; i < EW_REJ__COUNT; i++)
+        rej += p->m.rejects[i];
+    fprintf(stderr, "replay summary\n");
+    fprintf(stderr, "  lines read       %" PRIu64 "\n", lines);
+    fprintf(stderr, "  events accepted  %" PRIu64 " (", ev);
+    for (int t = 0; t < EW_EV__COUNT; t++)
+        fprintf(stderr, "%s%s %" PRIu64, t ? ", " : "", ew_event_type_name((enum ew_event_type)t),
+                p->m.events[t]);
+    fprintf(stderr, ")\n  rejected         %" PRIu64, rej);
+    for (int i = 1, first = 1; i < EW_REJ__COUNT; i++)
+        if (p->m.rejects[i]) {
+            fprintf(stderr, "%s%s %" PRIu64, first ? " (" : ", ",
+                    ew_reject_name((enum ew_reject)i), p->m.rejects[i]);
+            first = 0;
+        }
+    fprintf(stderr, "%s\n  late (dropped)   %" PRIu64 "\n", rej ? ")" : "", p->m.late_dropped);
+    fprintf(stderr, "  alerts           %" PRIu64 "\n", alerts_total(p));
+    for (int k = 0; k < EW_SIG__COUNT; k++) {
+        uint64_t sum = 0;
+        for (int l = 0; l <= EW_LEVEL_CRITICAL; l++)
+            sum += p->alerts[k][l];
+        fprintf(stderr, "    %-20s %6" PRIu64 "  (info %" PRIu64 ", warning %" PRIu64
+                        ", critical %" PRIu64 ")\n",
+                ew_signal_name((enum ew_signal_kind)k), sum, p->alerts[k][EW_LEVEL_INFO],
+                p->alerts[k][EW_LEVEL_WARNING], p->alerts[k][EW_LEVEL_CRITICAL]);
+    }
+    fprintf(stderr, "  elapsed          %.2f s\n", secs);
+    fprintf(stderr, "  rate             %.0f events/s\n", secs > 0 ? (double)lines / secs : 0.0);
+    fprintf(stderr, "  state            %s %s\n", kept ? "kept in namespace" : "removed:", ns);
+}
+
+int ew_pipeline_run_replay(const struct ew_config *cfg, char *const *dumps, int ndumps,
+                           const char *alerts_path, int keep_state, volatile sig_atomic_t *stop)
+{
+    char ns[256], err[512];
+    struct ew_config rcfg = *cfg; /* shallow: only redis.prefix differs, never freed */
+    struct pipeline *p = NULL;
+    FILE *out = NULL;
+    int rc = 1;
+    uint64_t lines = 0;
+
+    if (cfg->replay.ns[0]) {
+        snprintf(ns, sizeof ns, "%s", cfg->replay.ns);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        char seed[64];
+        int n = snprintf(seed, sizeof seed, "%ld.%ld.%d", (long)ts.tv_sec, ts.tv_nsec, (int)getpid());
+        snprintf(ns, sizeof ns, "replay:%08" PRIx64 ":", ew_hash64(seed, (size_t)n) >> 32);
+    }
+    rcfg.redis.prefix = ns;
+    if (!(p = pipeline_new(&rcfg, stop)))
+        return 1;
+    p->replay = 1;
+    p->progress_tty = isatty(STDERR_FILENO);
+    if (!alerts_path || strcmp(alerts_path, "-") == 0) {
+        out = stdout;
+    } else if (!(out = fopen(alerts_path, "w"))) {
+        EW_LOG(EW_ERROR, "replay", "%s: %s", alerts_path, strerror(errno));
+        goto out;
+    }
+    p->alerts_out = out;
+
+    /* Redis must be there at the start of a replay: give it a few seconds. */
+    int64_t give_up = now_ms() + 10000;
+    while (ew_store_ensure(p->store) < 0) {
+        if (now_ms() >= give_up || *stop) {
+            EW_LOG(EW_ERROR, "replay", "cannot reach redis at %s:%" PRId64 "%s",
+                   cfg->redis.unix_socket[0] ? cfg->redis.unix_socket : cfg->redis.host,
+                   cfg->redis.port, " (set redis.host/redis.port, or start redis-server)");
+            goto out;
+        }
+        wait_for_store(p);
+    }
+    EW_LOG(EW_INFO, "replay", "state in redis namespace %s", ns);
+
+    int64_t t0 = now_ms(), last_progress = t0;
+    int64_t every = cfg->replay.progress_interval_ms * (p->progress_tty ? 1 : 10);
+    for (int d = 0; d < ndumps && !p->fatal && !*stop; d++) {
+        if (ew_dump_open(&p->dump, dumps[d], (size_t)cfg->event.max_message + 1, err,
+                         sizeof err) < 0) {
+            EW_LOG(EW_ERROR, "replay", "%s", err);
+            goto out;
+        }
+        snprintf(p->posname, sizeof p->posname, "file:%d:%s", d, dumps[d]);
+        int64_t stored = -1;
+        const char *nm = p->posname;
+        if (ew_store_get_positions(p->store, &nm, 1, &stored) == 0 && stored >= 0) {
+            EW_LOG(EW_ERROR, "replay",
+                   "namespace %s already holds a replay of %s (up to line %" PRId64
+                   "): choose another replay.namespace or remove its keys", ns, dumps[d], stored);
+            goto out;
+        }
+        const char *line;
+        size_t len;
+        int truncated, r = 0;
+        while (!p->fatal && !*stop && (r = ew_dump_next(p->dump, &line, &len, &truncated)) > 0) {
+            lines++;
+            int64_t ln = ew_dump_lineno(p->dump);
+            if (p->first_line < 0)
+                p->first_line = ln;
+            p->last_line = ln;
+            if (len == 0 || (len == 1 && line[0] == '\r')) {
+                p->batch_msgs++; /* a blank line: nothing to count, but its position moves */
+            } else {
+                struct ew_decode_error e;
+                if (accept_payload(p, line, truncated ? (size_t)cfg->event.max_message + 1 : len,
+                                   &e) != EW_REJ_NONE)
+                    EW_LOG_RL(EW_WARN, "replay", "%s:%" PRId64 ": rejected: %s: %s", dumps[d], ln,
+                              ew_reject_name(e.reason), e.msg);
+            }
+            if (p->batch_msgs >= (size_t)cfg->replay.batch_events && flush_batch(p) < 0)
+                break;
+            if ((lines & 1023) == 0 && now_ms() - last_progress >= every) {
+                progress(p, t0, lines, 0);
+                last_progress = now_ms();
+            }
+        }
+        if (r < 0) {
+            EW_LOG(EW_ERROR, "replay", "%s", ew_dump_error(p->dump));
+            p->fatal = 1;
+        }
+        if (!p->fatal && flush_batch(p) < 0)
+            p->fatal = 1;
+        if (!p->fatal)
+            progress(p, t0, lines, d == ndumps - 1);
+        ew_dump_close(p->dump);
+        p->dump = NULL;
+    }
+    if (*stop)
+        EW_LOG(EW_WARN, "replay", "interrupted: the alerts written so far are complete up to "
+                                  "the last applied batch");
+    if (fflush(out) != 0) {
+        EW_LOG(EW_ERROR, "replay", "writing alerts: %s", strerror(errno));
+        p->fatal = 1;
+    }
+    double secs = (double)(now_ms() - t0) / 1000.0;
+    int64_t dropped = keep_state ? 0 : ew_store_drop_namespace(p->store);
+    if (dropped < 0)
+        EW_LOG(EW_WARN, "replay", "could not remove namespace %s", ns);
+    summary(p, lines, secs, ns, keep_state);
+    rc = p->fatal || *stop ? 1 : 0;
+out:
+    if (out && out != stdout)
+        fclose(out);
+    pipeline_free(p);
     return rc;
 }

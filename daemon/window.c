@@ -8,15 +8,17 @@
  * per-account event sequence gives the same state.
  */
 #include "engwatch/window.h"
+#include "engwatch/detect.h"
 #include "engwatch/hmap.h"
 #include "engwatch/log.h"
+#include "engwatch/risk.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'l', 's', 'f', 'n', 'u', 'p'};
+const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', 'n', 'u', 'p'};
 
 #define NONE UINT32_MAX
 #define FP_BUCKET_MS 3600000LL /* copy-paste fingerprints are counted per hour */
@@ -27,7 +29,10 @@ struct wev {
     uint64_t fp;    /* comment text fingerprint */
     uint32_t post;  /* arena offset, NONE when absent */
     uint32_t actor; /* arena offset, NONE when absent */
-    uint16_t post_len, actor_len;
+    uint32_t id;    /* arena offset (comments only: evidence samples) */
+    uint32_t text;  /* arena offset (comments only) */
+    uint32_t text_len;
+    uint16_t post_len, actor_len, id_len;
     uint8_t type, cls;
     uint32_t next; /* next event of the same account, NONE at the end */
 };
@@ -36,9 +41,8 @@ struct acct {
     uint32_t head, tail;
     uint32_t nev;
     uint32_t ncomments;
-    uint32_t fp_hours[8]; /* distinct comment hours (offset from the first), at most 8 read */
-    int64_t fp_base;      /* first comment hour */
-    uint32_t nfp_hours;
+    uint32_t hours_off;   /* the fingerprint hours its comments need: w->hours[off..off+n) */
+    uint32_t nhours;
 };
 
 struct ew_window {
@@ -61,7 +65,26 @@ struct ew_window {
     struct ew_hmap *fps;   /* "H:fp" -> int64 count (read + batch) */
     struct ew_hmap *seen;  /* PFADD members per bucket; marks of fingerprint hours read/written */
     uint64_t late;
+
+    /* detectors and risk */
+    const struct ew_config *cfg; /* borrowed; outlives the window */
+    const struct ew_detector *const *det;
+    void *det_state[16];
+    size_t ndet;
+    int64_t *hours; /* per account, ascending: the hours whose fingerprint hash is read */
+    size_t nhours, hours_cap;
+    char **alerts; /* this fold's alerts (JSON), in order */
+    size_t nalerts, alerts_cap;
+    uint64_t alert_count[EW_SIG__COUNT][EW_LEVEL_CRITICAL + 1];
 };
+
+static void clear_alerts(struct ew_window *w)
+{
+    for (size_t i = 0; i < w->nalerts; i++)
+        free(w->alerts[i]);
+    w->nalerts = 0;
+    memset(w->alert_count, 0, sizeof w->alert_count);
+}
 
 /* ---- set-up ---------------------------------------------------------------- */
 
@@ -76,6 +99,16 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
         goto fail;
     }
     w->lateness_ms = cfg->windows.allowed_lateness_ms;
+    w->cfg = cfg;
+    size_t ndet;
+    w->det = ew_detectors(&ndet);
+    for (size_t i = 0; i < ndet && i < sizeof w->det_state / sizeof w->det_state[0]; i++) {
+        if (w->det[i]->configure(&w->det_state[i], cfg, why, sizeof why) < 0) {
+            EW_LOG(EW_ERROR, "window", "detector %s: %s", w->det[i]->name, why);
+            goto fail;
+        }
+        w->ndet = i + 1;
+    }
     w->new_actor_age_ms = cfg->windows.new_actor_age_ms;
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
@@ -102,6 +135,11 @@ void ew_window_free(struct ew_window *w)
     ew_hmap_free(w->vals);
     ew_hmap_free(w->fps);
     ew_hmap_free(w->seen);
+    for (size_t i = 0; i < w->ndet; i++)
+        w->det[i]->destroy(w->det_state[i]);
+    clear_alerts(w);
+    free(w->alerts);
+    free(w->hours);
     free(w->ev);
     free(w->arena);
     free(w->prefix);
@@ -116,13 +154,24 @@ void ew_window_reset(struct ew_window *w)
 }
 
 size_t ew_window_pending(const struct ew_window *w) { return w->nev; }
+
+size_t ew_window_alerts(const struct ew_window *w, const char *const **out)
+{
+    *out = (const char *const *)w->alerts;
+    return w->nalerts;
+}
+
+uint64_t ew_window_alert_count(const struct ew_window *w, int signal, int level)
+{
+    return w->alert_count[signal][level];
+}
 uint64_t ew_window_late(const struct ew_window *w) { return w->late; }
 
 /* ---- add --------------------------------------------------------------------- */
 
-static uint32_t intern(struct ew_window *w, const struct ew_str *s, uint16_t *len)
+static uint32_t intern_n(struct ew_window *w, const struct ew_str *s, uint32_t *len)
 {
-    if (!s->ptr || s->len > UINT16_MAX)
+    if (!s->ptr || s->len > UINT32_MAX / 2)
         return NONE;
     if (w->alen + s->len > w->acap) {
         size_t cap = w->acap ? w->acap * 2 : 65536;
@@ -139,7 +188,17 @@ static uint32_t intern(struct ew_window *w, const struct ew_str *s, uint16_t *le
     memcpy(w->arena + w->alen, s->ptr, s->len);
     uint32_t off = (uint32_t)w->alen;
     w->alen += s->len;
-    *len = (uint16_t)s->len;
+    *len = (uint32_t)s->len;
+    return off;
+}
+
+static uint32_t intern(struct ew_window *w, const struct ew_str *s, uint16_t *len)
+{
+    uint32_t l = 0;
+    if (s->len > UINT16_MAX)
+        return NONE;
+    uint32_t off = intern_n(w, s, &l);
+    *len = (uint16_t)l;
     return off;
 }
 
@@ -167,9 +226,14 @@ int ew_window_add(struct ew_window *w, const struct ew_event *ev, const struct e
     e->post = intern(w, &ev->post, &e->post_len);
     e->actor = intern(w, &ev->actor, &e->actor_len);
     e->next = NONE;
-    if (ev->type == EW_EV_COMMENT && tr) {
-        e->cls = (uint8_t)tr->cls;
-        e->fp = tr->fingerprint;
+    e->id = e->text = NONE;
+    if (ev->type == EW_EV_COMMENT) {
+        e->id = intern(w, &ev->id, &e->id_len);
+        e->text = intern_n(w, &ev->text, &e->text_len);
+        if (tr) {
+            e->cls = (uint8_t)tr->cls;
+            e->fp = tr->fingerprint;
+        }
     }
     if (created) {
         a->head = a->tail = (uint32_t)w->nev;
@@ -178,26 +242,8 @@ int ew_window_add(struct ew_window *w, const struct ew_event *ev, const struct e
         a->tail = (uint32_t)w->nev;
     }
     a->nev++;
-    if (ev->type == EW_EV_COMMENT) {
-        int64_t h = floordiv(ev->ts_ms, FP_BUCKET_MS);
-        if (a->ncomments++ == 0)
-            a->fp_base = h;
-        /* The hours whose fingerprint counts this account's comments need:
-         * the comment's hour and the one before.  Comments spanning more than
-         * a few hours in one batch (a replay of a quiet account) read at most
-         * eight; beyond that duplicates are judged on the batch alone and
-         * those hours' counts are not written (see fold). */
-        for (int64_t hh = h - 1; hh <= h; hh++) {
-            int64_t off = hh - a->fp_base + 1;
-            if (off < 0 || off > (int64_t)UINT32_MAX - 1)
-                continue;
-            int have = 0;
-            for (uint32_t i = 0; i < a->nfp_hours; i++)
-                have |= a->fp_hours[i] == (uint32_t)off;
-            if (!have && a->nfp_hours < 8)
-                a->fp_hours[a->nfp_hours++] = (uint32_t)off;
-        }
-    }
+    if (ev->type == EW_EV_COMMENT)
+        a->ncomments++;
     w->nev++;
     return 0;
 }
@@ -218,29 +264,74 @@ static void fp_hex(uint64_t fp, char out[17])
     out[16] = '\0';
 }
 
-static int64_t hour_of(const struct acct *a, uint32_t off) { return a->fp_base + (int64_t)off - 1; }
+/* The hours whose fingerprint hash the account's comments read: each
+ * comment's own hour and the one before, ascending, into w->hours. */
+static int collect_hours(struct ew_window *w, struct acct *a)
+{
+    a->hours_off = (uint32_t)w->nhours;
+    a->nhours = 0;
+    for (uint32_t e = a->head; e != NONE; e = w->ev[e].next) {
+        if (w->ev[e].type != EW_EV_COMMENT)
+            continue;
+        int64_t h = floordiv(w->ev[e].ts, FP_BUCKET_MS);
+        for (int64_t hh = h - 1; hh <= h; hh++) {
+            int64_t *seg = w->hours + a->hours_off;
+            uint32_t i = 0;
+            while (i < a->nhours && seg[i] < hh)
+                i++;
+            if (i < a->nhours && seg[i] == hh)
+                continue;
+            if (w->nhours == w->hours_cap) {
+                size_t cap = w->hours_cap ? w->hours_cap * 2 : 256;
+                int64_t *nh = realloc(w->hours, cap * sizeof *nh);
+                if (!nh)
+                    return -1;
+                w->hours = nh;
+                w->hours_cap = cap;
+                seg = w->hours + a->hours_off;
+            }
+            memmove(seg + i + 1, seg + i, (a->nhours - i) * sizeof *seg);
+            seg[i] = hh;
+            a->nhours++;
+            w->nhours++;
+        }
+    }
+    return 0;
+}
+
+/* Does comment event ev read hour H (its own hour or the next one's)? */
+static int reads_hour(const struct wev *ev, int64_t hour)
+{
+    int64_t h = floordiv(ev->ts, FP_BUCKET_MS);
+    return ev->type == EW_EV_COMMENT && (h == hour || h == hour + 1);
+}
 
 int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
 {
     char key[1200];
     size_t n = ew_hmap_count(w->accts);
+    w->nhours = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name;
         size_t nlen;
         struct acct *a = ew_hmap_at(w->accts, i, &name, &nlen);
         key_acct(w, key, sizeof key, name, nlen);
-        if (ew_cmd_begin(reads, "HGETALL") < 0 || ew_cmd_str(reads, key) < 0)
+        if (ew_cmd_begin(reads, "HGETALL") < 0 || ew_cmd_str(reads, key) < 0 ||
+            collect_hours(w, a) < 0)
             return -1;
-        for (uint32_t h = 0; h < a->nfp_hours; h++) {
+        for (uint32_t h = 0; h < a->nhours; h++) {
             char fkey[1300], hex[17];
-            snprintf(fkey, sizeof fkey, "%s:fp:%" PRId64, key, hour_of(a, a->fp_hours[h]));
+            int64_t hour = w->hours[a->hours_off + h];
+            snprintf(fkey, sizeof fkey, "%s:fp:%" PRId64, key, hour);
             if (ew_cmd_begin(reads, "HMGET") < 0 || ew_cmd_str(reads, fkey) < 0)
                 return -1;
             for (uint32_t e = a->head; e != NONE; e = w->ev[e].next) {
-                if (w->ev[e].type != EW_EV_COMMENT)
+                if (!reads_hour(&w->ev[e], hour))
                     continue;
                 fp_hex(w->ev[e].fp, hex);
-                if (ew_cmd_arg(reads, hex, 16) < 0)
+                if (ew_cmd_arg(reads, hex, 16) < 0 ||
+                    ew_cmd_argf(reads, "a:%.*s", (int)w->ev[e].actor_len,
+                                w->ev[e].actor != NONE ? w->arena + w->ev[e].actor : "") < 0)
                     return -1;
             }
         }
@@ -325,6 +416,111 @@ static int stale(const struct ew_window *w, const char *f, int64_t wm)
     return (idx + 1) * w->res[r].bucket_ms + w->res[r].retention_ms <= wm;
 }
 
+static int64_t risk_get(void *ctx, const char *f, int *found)
+{
+    struct ew_window *w = ctx;
+    size_t l = strlen(f);
+    int64_t *v = ew_hmap_get(w->vals, f, l);
+    if (!v)
+        v = ew_hmap_get(w->snap, f, l);
+    *found = v != NULL;
+    return v ? *v : 0;
+}
+
+static int risk_set(void *ctx, const char *f, int64_t value)
+{
+    struct ew_window *w = ctx;
+    size_t l = strlen(f);
+    int found;
+    if (risk_get(ctx, f, &found) == value && (found || value == 0))
+        return 0; /* unchanged (or absent and zero): no write */
+    return field_set(w, f, l, value);
+}
+
+static int push_alert(struct ew_window *w, char *json)
+{
+    if (w->nalerts == w->alerts_cap) {
+        size_t cap = w->alerts_cap ? w->alerts_cap * 2 : 64;
+        char **a = realloc(w->alerts, cap * sizeof *a);
+        if (!a)
+            return -1;
+        w->alerts = a;
+        w->alerts_cap = cap;
+    }
+    w->alerts[w->nalerts++] = json;
+    return 0;
+}
+
+/* The detectors' view of one account (see the view section below). */
+struct ew_view {
+    const char *account;
+    size_t account_len;
+    const struct ew_resolution *res;
+    size_t nres;
+    int64_t now, wm;
+    const struct ew_hmap *over, *base;
+    /* samples from the fold: the account's events from head up to upto */
+    const struct ew_window *w;
+    uint32_t head, upto;
+    /* standalone */
+    struct ew_hmap *own;
+    char *own_account;
+    struct ew_resolution own_res[EW_MAX_RES];
+    struct ew_sample *samples;
+    char **sample_posts;
+    size_t nsamples, scap;
+};
+
+static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
+                          size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm);
+
+/* Run every detector at one counted event and turn their signals into risk
+ * and alerts.  rs is the account's risk state (loaded on first use). */
+static int detect_at(struct ew_window *w, const char *acct, size_t alen, const struct acct *a,
+                     uint32_t e, int64_t wm, struct ew_risk_state *rs, int *rs_loaded)
+{
+    const struct wev *ev = &w->ev[e];
+    struct ew_view view, *v = &view;
+    view_for_fold(v, w, acct, alen, a->head, e, ev->ts, wm);
+    struct ew_trigger t = {
+        .type = (enum ew_event_type)ev->type,
+        .ts = ev->ts,
+        .post = ev->post != NONE ? w->arena + ev->post : NULL,
+        .post_len = ev->post_len,
+        .actor = ev->actor != NONE ? w->arena + ev->actor : NULL,
+        .actor_len = ev->actor_len,
+        .cls = (enum ew_text_class)ev->cls,
+        .followers = ev->type == EW_EV_PROFILE ? ev->aux : -1,
+        .actor_created_ms = ev->type == EW_EV_PROFILE ? INT64_MIN : ev->aux,
+    };
+    for (size_t i = 0; i < w->ndet; i++) {
+        struct ew_signal sig[8];
+        size_t n = w->det[i]->evaluate(w->det_state[i], v, &t, sig, 8);
+        for (size_t j = 0; j < n && j < 8; j++) {
+            struct ew_risk_decision d;
+            if (!*rs_loaded) {
+                ew_risk_load(rs, risk_get, w);
+                *rs_loaded = 1;
+            }
+            ew_risk_apply(w->cfg, rs, &sig[j], ev->ts, &d);
+            int rc = 0;
+            if (d.alert) {
+                char *js = ew_alert_json(acct, alen, &sig[j], rs, &d, ev->ts);
+                if (!js || push_alert(w, js) < 0) {
+                    free(js);
+                    rc = -1;
+                } else {
+                    w->alert_count[sig[j].kind][d.level]++;
+                }
+            }
+            json_decref(sig[j].evidence);
+            if (rc)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static int read_snapshot(struct ew_window *w, const redisReply *r)
 {
     ew_hmap_clear(w->snap);
@@ -350,6 +546,9 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
     size_t n = ew_hmap_count(w->accts);
     const struct ew_resolution *coarse = &w->res[w->nres - 1];
     w->late = 0;
+    clear_alerts(w);
+    char okey[512];
+    snprintf(okey, sizeof okey, "%soutbox", w->prefix);
 
     for (size_t ai = 0; ai < n; ai++) {
         const char *name;
@@ -365,31 +564,41 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         ew_hmap_clear(w->seen);
 
         /* fingerprint counts read for this account's comment hours */
-        for (uint32_t h = 0; h < a->nfp_hours; h++) {
+        for (uint32_t h = 0; h < a->nhours; h++) {
             const redisReply *r = ri < nreplies ? replies[ri++] : NULL;
             if (!r || r->type != REDIS_REPLY_ARRAY) {
                 EW_LOG(EW_ERROR, "window", "unexpected reply reading fingerprints of %s", key);
                 return -1;
             }
             size_t k = 0;
-            for (uint32_t e = a->head; e != NONE && k < r->elements; e = w->ev[e].next) {
-                if (w->ev[e].type != EW_EV_COMMENT)
+            int64_t hour = w->hours[a->hours_off + h];
+            for (uint32_t e = a->head; e != NONE && k + 1 < r->elements; e = w->ev[e].next) {
+                const struct wev *ce = &w->ev[e];
+                if (!reads_hour(ce, hour))
                     continue;
-                const redisReply *v = r->element[k++];
-                if (v->type != REDIS_REPLY_STRING)
-                    continue;
-                fp_hex(w->ev[e].fp, hex);
-                int fl = snprintf(f, sizeof f, "%" PRId64 ":%s", hour_of(a, a->fp_hours[h]), hex);
-                int64_t *slot = ew_hmap_upsert(w->fps, f, (size_t)fl, NULL);
-                if (!slot)
-                    return -1;
-                *slot = parse_i64(v->str, v->len);
+                const redisReply *fv = r->element[k++], *av = r->element[k++];
+                fp_hex(ce->fp, hex);
+                int fl = snprintf(f, sizeof f, "%" PRId64 ":%s", hour, hex);
+                if (fv->type == REDIS_REPLY_STRING) {
+                    int64_t *slot = ew_hmap_upsert(w->fps, f, (size_t)fl, NULL);
+                    if (!slot)
+                        return -1;
+                    *slot = parse_i64(fv->str, fv->len);
+                }
+                fl = snprintf(f, sizeof f, "%" PRId64 ":a:%.*s", hour, (int)ce->actor_len,
+                              ce->actor != NONE ? w->arena + ce->actor : "");
+                if (av->type == REDIS_REPLY_STRING && fl < (int)sizeof f) {
+                    int64_t *slot = ew_hmap_upsert(w->fps, f, (size_t)fl, NULL);
+                    if (!slot)
+                        return -1;
+                    *slot = parse_i64(av->str, av->len);
+                }
             }
-            int rl = snprintf(f, sizeof f, "r%" PRId64, hour_of(a, a->fp_hours[h]));
-            if (!ew_hmap_upsert(w->seen, f, (size_t)rl, NULL))
-                return -1;
         }
 
+        struct ew_risk_state rs;
+        int rs_loaded = 0;
+        size_t alerts0 = w->nalerts;
         int64_t wm = snap_get(w, "wm", 2);
         int64_t wm0 = wm;
         int have_wm = ew_hmap_get(w->snap, "wm", 2) != NULL;
@@ -415,7 +624,7 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
                 int64_t h = floordiv(ev->ts, FP_BUCKET_MS);
                 fp_hex(ev->fp, hex);
                 int fl = snprintf(f, sizeof f, "%" PRId64 ":%s", h, hex);
-                char pf[40];
+                char pf[1400];
                 int pfl = snprintf(pf, sizeof pf, "%" PRId64 ":%s", h - 1, hex);
                 int64_t *cur = ew_hmap_upsert(w->fps, f, (size_t)fl, NULL);
                 int64_t *prev = ew_hmap_get(w->fps, pf, (size_t)pfl);
@@ -427,8 +636,27 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
                 if (*cur + (prev ? *prev : 0) > 0)
                     rc |= count(w, EW_M_DUP, ev->ts, post, plen);
                 (*cur)++;
-                char mark[48];
+                char mark[1500];
                 int ml = snprintf(mark, sizeof mark, "w%s", f);
+                if (!ew_hmap_upsert(w->seen, mark, (size_t)ml, NULL))
+                    return -1;
+                /* a new commenter: no comment on this account in this or the
+                 * previous hour (distinct commenters over windows up to an hour
+                 * are sums of this counter) */
+                const char *actor = ev->actor != NONE ? w->arena + ev->actor : "";
+                fl = snprintf(f, sizeof f, "%" PRId64 ":a:%.*s", h, (int)ev->actor_len, actor);
+                pfl = snprintf(pf, sizeof pf, "%" PRId64 ":a:%.*s", h - 1, (int)ev->actor_len,
+                               actor);
+                if (fl >= (int)sizeof f || pfl >= (int)sizeof pf)
+                    break;
+                cur = ew_hmap_upsert(w->fps, f, (size_t)fl, NULL);
+                prev = ew_hmap_get(w->fps, pf, (size_t)pfl);
+                if (!cur)
+                    return -1;
+                if (*cur + (prev ? *prev : 0) == 0)
+                    rc |= count(w, EW_M_NEW_COMMENTERS, ev->ts, post, plen);
+                (*cur)++;
+                ml = snprintf(mark, sizeof mark, "w%s", f);
                 if (!ew_hmap_upsert(w->seen, mark, (size_t)ml, NULL))
                     return -1;
                 break;
@@ -463,7 +691,7 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             }
             default: break;
             }
-            if (rc)
+            if (rc || (w->ndet && detect_at(w, name, nlen, a, e, wm, &rs, &rs_loaded) < 0))
                 return -1;
             /* distinct commenters per bucket and resolution */
             if (ev->type == EW_EV_COMMENT && ev->actor != NONE) {
@@ -480,6 +708,16 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         }
         if (!have_wm)
             continue; /* every event was late */
+        if (rs_loaded && ew_risk_store(&rs, risk_set, w) < 0)
+            return -1;
+        /* the account's alerts go to the outbox in the same atomic step */
+        for (size_t i = alerts0; i < w->nalerts; i++) {
+            if (ew_cmd_begin(ops, "XADD") < 0 || ew_cmd_str(ops, okey) < 0 ||
+                ew_cmd_str(ops, "MAXLEN") < 0 || ew_cmd_str(ops, "~") < 0 ||
+                ew_cmd_int(ops, w->cfg->risk.outbox_maxlen) < 0 || ew_cmd_str(ops, "*") < 0 ||
+                ew_cmd_str(ops, "alert") < 0 || ew_cmd_str(ops, w->alerts[i]) < 0)
+                return -1;
+        }
 
         /* The account hash: every touched field, the watermark, and the
          * deletion of buckets that left their retention. */
@@ -577,16 +815,13 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             const char *fk;
             size_t fkl;
             int64_t *v = ew_hmap_at(w->fps, i, &fk, &fkl);
-            char mark[48];
+            char mark[1500];
             int ml = snprintf(mark, sizeof mark, "w%s", fk);
             if (!ew_hmap_get(w->seen, mark, (size_t)ml))
                 continue; /* read only, unchanged */
             const char *colon = strchr(fk, ':');
-            char hour[32], rmark[40];
+            char hour[32];
             snprintf(hour, sizeof hour, "%.*s", (int)(colon - fk), fk);
-            int rl = snprintf(rmark, sizeof rmark, "r%s", hour);
-            if (!ew_hmap_get(w->seen, rmark, (size_t)rl))
-                continue; /* not read: writing would overwrite the stored count */
             if (strcmp(hour, cur_h) != 0) {
                 char fkey[1300];
                 snprintf(fkey, sizeof fkey, "%s:fp:%s", key, hour);
@@ -613,5 +848,353 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
                 return -1;
         }
     }
+    return 0;
+}
+
+/* ---- the detectors' view ------------------------------------------------------------
+ * During a fold the view reads the account's state through two maps: the
+ * values this batch wrote (vals) over the values read (snap).  A standalone
+ * view (tests) owns one map.  Counters are addressed by their Redis field
+ * names, so the view and the stored layout cannot drift apart. */
+
+
+static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
+                          size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm)
+{
+    memset(v, 0, sizeof *v);
+    v->account = acct;
+    v->account_len = alen;
+    v->res = w->res;
+    v->nres = w->nres;
+    v->now = now;
+    v->wm = wm;
+    v->over = w->vals;
+    v->base = w->snap;
+    v->w = w;
+    v->head = head;
+    v->upto = upto;
+}
+
+static const int64_t *view_get(const struct ew_view *v, const char *f, size_t flen)
+{
+    const int64_t *x = v->over ? ew_hmap_get(v->over, f, flen) : NULL;
+    if (!x && v->base)
+        x = ew_hmap_get(v->base, f, flen);
+    return x;
+}
+
+static int count_field(char *f, size_t len, enum ew_metric m, size_t res, const char *post,
+                       size_t plen, int64_t idx)
+{
+    int n = post ? snprintf(f, len, "%c@%zu:%" PRId64 ":%.*s", ew_metric_letter[m], res, idx,
+                            (int)plen, post)
+                 : snprintf(f, len, "%c@%zu:%" PRId64, ew_metric_letter[m], res, idx);
+    return n < (int)len ? n : (int)len - 1;
+}
+
+const char *ew_view_account(const struct ew_view *v, size_t *len)
+{
+    if (len)
+        *len = v->account_len;
+    return v->account;
+}
+int64_t ew_view_now(const struct ew_view *v) { return v->now; }
+int64_t ew_view_watermark(const struct ew_view *v) { return v->wm; }
+size_t ew_view_nres(const struct ew_view *v) { return v->nres; }
+int64_t ew_view_bucket_ms(const struct ew_view *v, size_t r)
+{
+    return r < v->nres ? v->res[r].bucket_ms : 0;
+}
+int64_t ew_view_retention_ms(const struct ew_view *v, size_t r)
+{
+    return r < v->nres ? v->res[r].retention_ms : 0;
+}
+
+int64_t ew_view_count(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
+                      size_t post_len, int64_t idx)
+{
+    char f[1400];
+    if (res >= v->nres || (unsigned)m >= EW_M__COUNT)
+        return 0;
+    int n = count_field(f, sizeof f, m, res, post, post_len, idx);
+    const int64_t *x = view_get(v, f, (size_t)n);
+    return x ? *x : 0;
+}
+
+int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
+                    size_t post_len, int64_t from_ms, int64_t to_ms)
+{
+    if (res >= v->nres || to_ms < from_ms)
+        return 0;
+    int64_t b = v->res[res].bucket_ms;
+    int64_t lo = floordiv(from_ms, b), hi = floordiv(to_ms, b);
+    /* never walk more buckets than the resolution keeps */
+    int64_t keep = v->res[res].retention_ms / b + 1;
+    if (hi - lo > keep)
+        lo = hi - keep;
+    int64_t sum = 0;
+    for (int64_t i = lo; i <= hi; i++)
+        sum += ew_view_count(v, m, res, post, post_len, i);
+    return sum;
+}
+
+int64_t ew_view_post_time(const struct ew_view *v, const char *post, size_t post_len)
+{
+    char f[1400];
+    int n = snprintf(f, sizeof f, "pt:%.*s", (int)post_len, post);
+    if (n >= (int)sizeof f)
+        n = (int)sizeof f - 1;
+    const int64_t *x = view_get(v, f, (size_t)n);
+    return x ? *x : -1;
+}
+
+static size_t collect_posts(const struct ew_hmap *m, const struct ew_view *v,
+                            struct ew_post_ref *out, size_t cap, size_t n, int skip_over)
+{
+    if (!m)
+        return n;
+    size_t cnt = ew_hmap_count(m);
+    for (size_t i = 0; i < cnt; i++) {
+        const char *k;
+        size_t kl;
+        int64_t *val = ew_hmap_at(m, i, &k, &kl);
+        if (kl < 4 || memcmp(k, "pt:", 3) != 0)
+            continue;
+        if (skip_over && v->over && ew_hmap_get(v->over, k, kl))
+            continue; /* the newer value is in over */
+        if (n < cap) {
+            out[n].post = k + 3;
+            out[n].post_len = kl - 3;
+            out[n].published_ms = *val;
+        }
+        n++;
+    }
+    return n;
+}
+
+size_t ew_view_posts(const struct ew_view *v, struct ew_post_ref *out, size_t cap)
+{
+    size_t n = collect_posts(v->over, v, out, cap, 0, 0);
+    return collect_posts(v->base, v, out, cap, n, 1);
+}
+
+int ew_view_followers(const struct ew_view *v, int64_t at_ms, int64_t *followers,
+                      int64_t *snap_ms)
+{
+    const struct ew_resolution *c = &v->res[v->nres - 1];
+    int64_t hi = floordiv(at_ms, c->bucket_ms);
+    int64_t lo = hi - c->retention_ms / c->bucket_ms;
+    char f[48];
+    for (int64_t i = hi; i >= lo; i--) {
+        int n = snprintf(f, sizeof f, "Ft:%" PRId64, i);
+        const int64_t *t = view_get(v, f, (size_t)n);
+        if (!t || *t > at_ms)
+            continue; /* none in this bucket, or only a later one (in the current bucket) */
+        n = snprintf(f, sizeof f, "F:%" PRId64, i);
+        const int64_t *x = view_get(v, f, (size_t)n);
+        if (!x)
+            continue;
+        *followers = *x;
+        *snap_ms = *t;
+        return 0;
+    }
+    return -1;
+}
+
+static int sample_match(const char *post, size_t plen, const char *sp, size_t splen)
+{
+    return !post || (sp && splen == plen && memcmp(sp, post, plen) == 0);
+}
+
+size_t ew_view_samples(const struct ew_view *v, const char *post, size_t post_len,
+                       int64_t from_ms, int64_t to_ms, struct ew_sample *out, size_t cap)
+{
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    if (cap > 64)
+        cap = 64;
+    if (!v->w) {
+        for (size_t i = v->nsamples; i-- > 0 && n < cap;) {
+            const struct ew_sample *s = &v->samples[i];
+            const char *sp = v->sample_posts[i];
+            if (s->ts < from_ms || s->ts > to_ms ||
+                !sample_match(post, post_len, sp, sp ? strlen(sp) : 0))
+                continue;
+            out[n++] = *s;
+        }
+        return n;
+    }
+    /* Walk the account's events up to the trigger keeping the newest cap
+     * matches in a ring, then return them newest first. */
+    size_t seen = 0;
+    for (uint32_t e = v->head; e != NONE; e = v->w->ev[e].next) {
+        const struct wev *ev = &v->w->ev[e];
+        if (ev->type == EW_EV_COMMENT && ev->ts >= from_ms && ev->ts <= to_ms &&
+            sample_match(post, post_len, ev->post != NONE ? v->w->arena + ev->post : NULL,
+                         ev->post_len)) {
+            struct ew_sample *s = &out[seen % cap];
+            s->id = ev->id != NONE ? v->w->arena + ev->id : "";
+            s->id_len = ev->id != NONE ? ev->id_len : 0;
+            s->actor = ev->actor != NONE ? v->w->arena + ev->actor : "";
+            s->actor_len = ev->actor != NONE ? ev->actor_len : 0;
+            s->text = ev->text != NONE ? v->w->arena + ev->text : "";
+            s->text_len = ev->text != NONE ? ev->text_len : 0;
+            s->ts = ev->ts;
+            s->cls = (enum ew_text_class)ev->cls;
+            seen++;
+        }
+        if (e == v->upto)
+            break;
+    }
+    n = seen < cap ? seen : cap;
+    /* ring -> newest first */
+    struct ew_sample tmp[64];
+    size_t m = n < 64 ? n : 64;
+    for (size_t i = 0; i < m; i++)
+        tmp[i] = out[(seen - 1 - i) % cap];
+    memcpy(out, tmp, m * sizeof *tmp);
+    return m;
+}
+
+/* ---- standalone views ---- */
+
+struct ew_view *ew_view_new(const char *account, const struct ew_resolution *res, size_t nres)
+{
+    struct ew_view *v = calloc(1, sizeof *v);
+    if (!v || nres == 0 || nres > EW_MAX_RES)
+        goto fail;
+    v->own = ew_hmap_new(sizeof(int64_t));
+    v->own_account = strdup(account);
+    if (!v->own || !v->own_account)
+        goto fail;
+    memcpy(v->own_res, res, nres * sizeof *res);
+    v->res = v->own_res;
+    v->nres = nres;
+    v->account = v->own_account;
+    v->account_len = strlen(account);
+    v->over = v->own;
+    v->head = v->upto = NONE;
+    return v;
+fail:
+    ew_view_free(v);
+    return NULL;
+}
+
+void ew_view_free(struct ew_view *v)
+{
+    if (!v)
+        return;
+    ew_hmap_free(v->own);
+    free(v->own_account);
+    for (size_t i = 0; i < v->nsamples; i++) {
+        free(v->sample_posts[i]);
+        free((char *)v->samples[i].id);
+        free((char *)v->samples[i].actor);
+        free((char *)v->samples[i].text);
+    }
+    free(v->samples);
+    free(v->sample_posts);
+    free(v);
+}
+
+void ew_view_set_now(struct ew_view *v, int64_t now_ms, int64_t watermark_ms)
+{
+    v->now = now_ms;
+    v->wm = watermark_ms;
+}
+
+static int own_set(struct ew_view *v, const char *f, size_t flen, int64_t val, int add)
+{
+    int64_t *x = ew_hmap_upsert(v->own, f, flen, NULL);
+    if (!x)
+        return -1;
+    *x = add ? *x + val : val;
+    return 0;
+}
+
+int ew_view_set_count(struct ew_view *v, enum ew_metric m, size_t res, const char *post,
+                      int64_t idx, int64_t n)
+{
+    char f[1400];
+    if (!v->own || res >= v->nres)
+        return -1;
+    int l = count_field(f, sizeof f, m, res, post, post ? strlen(post) : 0, idx);
+    return own_set(v, f, (size_t)l, n, 0);
+}
+
+int ew_view_add(struct ew_view *v, enum ew_metric m, const char *post, int64_t ts, int64_t n)
+{
+    char f[1400];
+    if (!v->own)
+        return -1;
+    for (size_t r = 0; r < v->nres; r++) {
+        int64_t idx = floordiv(ts, v->res[r].bucket_ms);
+        int l = count_field(f, sizeof f, m, r, NULL, 0, idx);
+        if (own_set(v, f, (size_t)l, n, 1) < 0)
+            return -1;
+        if (post) {
+            l = count_field(f, sizeof f, m, r, post, strlen(post), idx);
+            if (own_set(v, f, (size_t)l, n, 1) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int ew_view_set_post_time(struct ew_view *v, const char *post, int64_t ms)
+{
+    char f[1400];
+    if (!v->own)
+        return -1;
+    int l = snprintf(f, sizeof f, "pt:%s", post);
+    return own_set(v, f, (size_t)(l < (int)sizeof f ? l : (int)sizeof f - 1), ms, 0);
+}
+
+int ew_view_add_snapshot(struct ew_view *v, int64_t ts, int64_t followers)
+{
+    char f[48];
+    if (!v->own)
+        return -1;
+    int64_t idx = floordiv(ts, v->res[v->nres - 1].bucket_ms);
+    int l = snprintf(f, sizeof f, "Ft:%" PRId64, idx);
+    const int64_t *t = ew_hmap_get(v->own, f, (size_t)l);
+    if (t && *t > ts)
+        return 0; /* a later snapshot of the same bucket wins, as in the fold */
+    if (own_set(v, f, (size_t)l, ts, 0) < 0)
+        return -1;
+    l = snprintf(f, sizeof f, "F:%" PRId64, idx);
+    return own_set(v, f, (size_t)l, followers, 0);
+}
+
+int ew_view_add_sample(struct ew_view *v, const char *post, const struct ew_sample *s)
+{
+    if (v->nsamples == v->scap) {
+        size_t cap = v->scap ? v->scap * 2 : 16;
+        struct ew_sample *ns = realloc(v->samples, cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        v->samples = ns;
+        char **np = realloc(v->sample_posts, cap * sizeof *np);
+        if (!np)
+            return -1;
+        v->sample_posts = np;
+        v->scap = cap;
+    }
+    struct ew_sample c = *s;
+    c.id = strndup(s->id ? s->id : "", s->id_len);
+    c.actor = strndup(s->actor ? s->actor : "", s->actor_len);
+    c.text = strndup(s->text ? s->text : "", s->text_len);
+    char *p = post ? strdup(post) : NULL;
+    if (!c.id || !c.actor || !c.text || (post && !p)) {
+        free((char *)c.id);
+        free((char *)c.actor);
+        free((char *)c.text);
+        free(p);
+        return -1;
+    }
+    v->samples[v->nsamples] = c;
+    v->sample_posts[v->nsamples] = p;
+    v->nsamples++;
     return 0;
 }

@@ -77,7 +77,24 @@ struct ew_config {
 
     struct {
         char *lexicon_dir; /* relative paths are relative to the config file's directory */
+        int64_t short_max_chars;
+        /* detector parameters: see the detectors' option rows in config.c */
     } detectors;
+
+    struct {
+        int64_t half_life_ms;
+        double info, warning, critical;     /* risk thresholds of the levels */
+        double weight[4];                   /* per signal kind, in enum ew_signal_kind order */
+        int64_t resolve_after_ms;
+        int64_t realert_after_ms;
+        int64_t outbox_maxlen;
+    } risk;
+
+    struct {
+        char *ns; /* Redis namespace of a replay; "" = "replay:<run id>:" */
+        int64_t batch_events;
+        int64_t progress_interval_ms;
+    } replay;
 
     struct {
         int level;  /* 0..4 for error..debug: the ew_log_level is EW_ERROR + level */

@@ -16,15 +16,20 @@
  *     x                  coarsest bucket at which the key's expiry was last refreshed
  *     M@R:I              account counter: metric M, resolution R (0-based index
  *                        into windows.resolutions), bucket I = floor(ts / bucket)
- *     M@R:I:POST         the same counter for one post (metrics c h d l s)
+ *     M@R:I:POST         the same counter for one post (metrics c h d k l s)
  *     F:I, Ft:I          latest follower snapshot in coarsest bucket I, and its ts
  *     pt:POST            publication time of POST (from its post event)
+ *     R*                 the account's risk and incident state (see risk.c)
  *   P{A}:u@R:I        HyperLogLog of distinct commenters in bucket I of resolution R
  *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
- *                     hour H
+ *                     hour H; a:ACTOR -> comments by ACTOR on the account in hour H
+ *   P outbox          stream of alerts (XADD MAXLEN ~ risk.outbox_maxlen), written in
+ *                     the batch's atomic step; sinks forward from it
  *   P positions       source positions (see store.h)
  * Metrics M: c comments, h hollow comments, d duplicate comments (the same
- * text already posted on this account in this or the previous hour), l likes, s shares,
+ * text already posted on this account in this or the previous hour), k new
+ * commenters (an actor's first comment on the account in this or the previous
+ * hour; sums over windows up to an hour count distinct commenters), l likes, s shares,
  * f follows, n follows by new actors (actor_created within windows.new_actor_age),
  * u unfollows, p posts.
  * Every key has an expiry: the longest retention that reads it plus the
@@ -48,6 +53,7 @@ enum ew_metric {
     EW_M_COMMENTS = 0, /* c */
     EW_M_HOLLOW,       /* h */
     EW_M_DUP,          /* d */
+    EW_M_NEW_COMMENTERS, /* k */
     EW_M_LIKES,        /* l */
     EW_M_SHARES,       /* s */
     EW_M_FOLLOWS,      /* f */
@@ -75,6 +81,12 @@ int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads);
  * build_reads), and append the writes to ops.  0 / -1 (malformed reply). */
 int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
                    struct ew_cmdbuf *ops);
+/* The alerts of the last fold (alert schema v1 JSON), in order; valid until
+ * the next fold or reset.  Write them out only once the batch is applied. */
+size_t ew_window_alerts(const struct ew_window *w, const char *const **out);
+/* Alerts of the last fold by signal (enum ew_signal_kind) and level (enum ew_level). */
+uint64_t ew_window_alert_count(const struct ew_window *w, int signal, int level);
+
 /* Forget the batch (after apply, or when it is dropped). */
 void ew_window_reset(struct ew_window *w);
 

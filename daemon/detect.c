@@ -1,0 +1,23 @@
+/* detect — the detector registry.  See include/engwatch/detect.h. */
+#include "engwatch/detect.h"
+
+static const struct ew_detector *const registry[] = {
+    NULL, /* detectors are added here, one row each */
+};
+
+const struct ew_detector *const *ew_detectors(size_t *n)
+{
+    *n = sizeof registry / sizeof registry[0] - 1;
+    return registry;
+}
+
+const char *ew_signal_name(enum ew_signal_kind k)
+{
+    static const char *const names[EW_SIG__COUNT] = {
+        [EW_SIG_COMMENT_BURST] = "comment_burst",
+        [EW_SIG_HOLLOW] = "hollow_comments",
+        [EW_SIG_FOLLOWER_SPIKE] = "follower_spike",
+        [EW_SIG_ENGAGEMENT] = "engagement_mismatch",
+    };
+    return (unsigned)k < EW_SIG__COUNT ? names[k] : "unknown";
+}
