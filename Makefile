@@ -41,7 +41,7 @@ TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 LUA_SRC   := $(wildcard daemon/lua/*.lua)
 
-.PHONY: all tools tests test test-run deps check-deps clean install uninstall format format-check bench help
+.PHONY: all tools tests test test-run deps check-deps clean install uninstall format format-check bench eval help
 .DEFAULT_GOAL := all
 
 all: engwatchd tools
@@ -51,6 +51,7 @@ help:
 	@echo "make test       install missing packages, build, run unit + integration tests"
 	@echo "make test SANITIZE=1   the same under AddressSanitizer + UBSan"
 	@echo "make bench      benchmarks (print numbers)"
+	@echo "make eval       generate a labelled workload, replay it, score the alerts (EVAL_ARGS=)"
 	@echo "make deps       install the Debian packages engwatch needs"
 	@echo "make install PREFIX=/usr/local DESTDIR=   install"
 	@echo "make format / format-check   clang-format"
@@ -111,23 +112,51 @@ check-deps:
 deps:
 	@sh tools/deps.sh
 
+# generate -> replay -> evaluate against the labels (a few minutes)
+eval: check-deps
+	@$(MAKE) --no-print-directory all
+	@python3 tools/eval run --engwatchd $(BUILD)/engwatchd $(EVAL_ARGS)
+
 bench: check-deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tools/bench.sh
 
-install: $(BUILD)/engwatchd
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/engwatch/lexicon
-	install -m 0755 $(BUILD)/engwatchd $(DESTDIR)$(BINDIR)/engwatchd
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/engwatch/engwatchd.conf ]; then \
-	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/engwatch/engwatchd.conf"; \
-	  install -m 0644 conf/engwatchd.conf $(DESTDIR)$(SYSCONFDIR)/engwatch/engwatchd.conf.dist; \
-	else install -m 0644 conf/engwatchd.conf $(DESTDIR)$(SYSCONFDIR)/engwatch/engwatchd.conf; fi
-	for f in conf/lexicon/*.txt; do [ -e "$$f" ] || continue; \
-	  install -m 0644 "$$f" $(DESTDIR)$(SYSCONFDIR)/engwatch/lexicon/; done
+# install: the binary, the systemd unit (paths filled in from the template),
+# the man page, and the configuration and lexicons under $(SYSCONFDIR)/engwatch.
+# Files under $(SYSCONFDIR) are the admin's: an existing one is never
+# overwritten; when the shipped version differs it is put beside it as
+# FILE.dist (a lexicon's .dist is not loaded: only *.txt are).
+# Run `systemctl daemon-reload` afterwards.
+INSTALL_ETCDIR = $(DESTDIR)$(SYSCONFDIR)/engwatch
+install: $(BUILD)/engwatchd systemd/engwatchd.service.in docs/engwatchd.8
+	install -d "$(DESTDIR)$(BINDIR)" "$(INSTALL_ETCDIR)/lexicon" "$(DESTDIR)$(UNITDIR)" \
+	  "$(DESTDIR)$(MANDIR)/man8"
+	install -m 0755 $(BUILD)/engwatchd "$(DESTDIR)$(BINDIR)/engwatchd"
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  systemd/engwatchd.service.in >"$(DESTDIR)$(UNITDIR)/engwatchd.service.tmp"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/engwatchd.service.tmp"
+	mv -f "$(DESTDIR)$(UNITDIR)/engwatchd.service.tmp" "$(DESTDIR)$(UNITDIR)/engwatchd.service"
+	gzip -9n <docs/engwatchd.8 >"$(DESTDIR)$(MANDIR)/man8/engwatchd.8.gz"
+	chmod 0644 "$(DESTDIR)$(MANDIR)/man8/engwatchd.8.gz"
+	@for f in conf/engwatchd.conf conf/lexicon/*.txt; do \
+	  [ -e "$$f" ] || continue; \
+	  case "$$f" in conf/lexicon/*) d="$(INSTALL_ETCDIR)/lexicon/$${f##*/}" ;; *) d="$(INSTALL_ETCDIR)/$${f##*/}" ;; esac; \
+	  if [ ! -e "$$d" ]; then \
+	    echo "install -m 0644 $$f $$d"; install -m 0644 "$$f" "$$d" || exit 1; \
+	  elif cmp -s "$$f" "$$d"; then \
+	    rm -f "$$d.dist"; \
+	  else \
+	    echo "keeping $$d (edited); the shipped version is $$d.dist"; \
+	    install -m 0644 "$$f" "$$d.dist" || exit 1; \
+	  fi; \
+	done
 
+# uninstall: what install put outside $(SYSCONFDIR); the configuration and
+# lexicons stay.  Stop and disable the service first.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/engwatchd
-	@echo "left $(DESTDIR)$(SYSCONFDIR)/engwatch in place (configuration)"
+	rm -f "$(DESTDIR)$(BINDIR)/engwatchd" "$(DESTDIR)$(UNITDIR)/engwatchd.service" \
+	  "$(DESTDIR)$(MANDIR)/man8/engwatchd.8.gz" "$(DESTDIR)$(MANDIR)/man8/engwatchd.8"
+	@echo "left $(INSTALL_ETCDIR) in place (configuration)"
 
 format:
 	clang-format -i daemon/*.c include/engwatch/*.h tests/unit/*.c tools/*.c
@@ -139,3 +168,68 @@ clean:
 	rm -rf build build-san engwatchd
 
 -include $(shell find build build-san -name '*.d' 2>/dev/null)
+
+# ---- fuzzing ----------------------------------------------------------------
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang straight from the
+# daemon sources they exercise (not from libengwatch.a) into build-fuzz/.
+#   make fuzz-build             build every target
+#   make fuzz [FUZZ_SECONDS=30] run each target that long on a copy of its seed
+#                               corpus (tests/fuzz/corpus/<target>/); crashes go
+#                               to build-fuzz/findings/<target>/; exits non-zero
+#                               when any target crashed
+#   make clean-fuzz             remove build-fuzz/
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_DIR     := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -g -O1 $(FUZZ_SAN) -MMD -MP \
+                $(shell pkg-config --cflags jansson libutf8proc libconfig zlib 2>/dev/null)
+FUZZ_LDLIBS  := $(shell pkg-config --libs jansson libutf8proc libconfig zlib 2>/dev/null) -lm
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
+
+# The daemon sources each target needs.
+FUZZ_SRC_fuzz_event    := daemon/event.c
+FUZZ_SRC_fuzz_text     := daemon/text.c daemon/hmap.c
+FUZZ_SRC_fuzz_config   := daemon/config.c daemon/log.c
+FUZZ_SRC_fuzz_dumpline := daemon/source_file.c
+
+.PHONY: fuzz fuzz-build clean-fuzz
+
+fuzz-build: $(FUZZ_BIN)
+
+# Daemon objects get coverage instrumentation without libFuzzer's main().
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# One link rule per target: its own object plus the daemon objects it needs.
+define FUZZ_LINK_RULE
+$(FUZZ_DIR)/$(1): $(FUZZ_DIR)/obj/tests/fuzz/$(1).o $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC_$(1)))
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(FUZZ_LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_LINK_RULE,$(t))))
+
+fuzz: fuzz-build
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/findings/$$t; \
+	  if [ -d tests/fuzz/corpus/$$t ]; then cp -R tests/fuzz/corpus/$$t/. $(FUZZ_DIR)/corpus/$$t/; fi; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	  if ! $(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=30 $$dict \
+	       -artifact_prefix=$(FUZZ_DIR)/findings/$$t/ $(FUZZ_DIR)/corpus/$$t \
+	       >$(FUZZ_DIR)/$$t.log 2>&1; then \
+	    failed="$$failed $$t"; tail -n 60 $(FUZZ_DIR)/$$t.log; \
+	  fi; \
+	  grep -E '^(stat::number_of_executed_units|stat::new_units_added)|DONE +cov' \
+	    $(FUZZ_DIR)/$$t.log | sed 's/^/   /'; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz: crashes in:$$failed (inputs in $(FUZZ_DIR)/findings/)"; exit 1; fi; \
+	echo "fuzz: no crashes"
+
+clean-fuzz:
+	rm -rf $(FUZZ_DIR)
+
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -1075,3 +1075,62 @@ int ew_config_restart_diff(const struct ew_config *a, const struct ew_config *b,
     }
     return n;
 }
+
+/* Copy option o's value from src into dst (deep). */
+static int copy_value(struct ew_config *dst, const struct ew_config *src, const struct ew_option *o)
+{
+    void *d = slot(dst, o);
+    const void *v = cslot(src, o);
+    switch (o->type) {
+    case EW_OPT_STRING:
+        return set_string(d, *(char *const *)v);
+    case EW_OPT_STRLIST: {
+        struct ew_strlist l = {0};
+        const struct ew_strlist *sl = v;
+        for (size_t i = 0; i < sl->n; i++)
+            if (strlist_push(&l, sl->v[i], strlen(sl->v[i])) < 0) {
+                strlist_free(&l);
+                return -1;
+            }
+        strlist_free(d);
+        *(struct ew_strlist *)d = l;
+        return 0;
+    }
+    case EW_OPT_PROPS: {
+        struct ew_props p = {0};
+        const struct ew_props *sp = v;
+        for (size_t i = 0; i < sp->n; i++)
+            if (props_set(&p, sp->key[i], sp->val[i]) < 0) {
+                props_free(&p);
+                return -1;
+            }
+        props_free(d);
+        *(struct ew_props *)d = p;
+        return 0;
+    }
+    case EW_OPT_INT:
+    case EW_OPT_DURATION:
+    case EW_OPT_SIZE: *(int64_t *)d = *(const int64_t *)v; return 0;
+    case EW_OPT_DOUBLE: *(double *)d = *(const double *)v; return 0;
+    case EW_OPT_BOOL: *(bool *)d = *(const bool *)v; return 0;
+    case EW_OPT_ENUM: *(int *)d = *(const int *)v; return 0;
+    }
+    return -1;
+}
+
+int ew_config_keep_restart(struct ew_config *dst, const struct ew_config *src,
+                           struct ew_cfg_errors *changed)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const struct ew_option *o = &options[i];
+        if (!(o->flags & EW_OPT_RESTART) || same_value(dst, src, o))
+            continue;
+        if (changed)
+            ew_cfg_errors_add(changed, "%s", o->path);
+        if (copy_value(dst, src, o) < 0)
+            return -1;
+        n++;
+    }
+    return n;
+}

@@ -26,11 +26,18 @@
 
 /* Set by signal handlers, read by the pipeline's loop. */
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
 }
 
 static void install_signals(void)
@@ -41,6 +48,8 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 }
@@ -128,6 +137,20 @@ static int parse_args(int argc, char **argv, struct cli *cli)
     return 0;
 }
 
+struct reload_ctx {
+    const char *file;
+    const char *const *sets;
+    size_t nsets;
+};
+
+/* Re-read the configuration exactly as at start: the same file, then the
+ * same --set overrides. */
+static int reload_config(void *ctx, struct ew_config *out, struct ew_cfg_errors *errs)
+{
+    const struct reload_ctx *r = ctx;
+    return ew_config_load(out, r->file, r->sets, r->nsets, errs);
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
@@ -166,7 +189,9 @@ int main(int argc, char **argv)
         install_signals();
         EW_LOG(EW_NOTICE, "main", "engwatchd %s starting (config %s)", EW_VERSION,
                file ? file : "built-in defaults");
-        rc = ew_pipeline_run_live(&cfg, &stop_requested);
+        struct reload_ctx rctx = {file, cli.sets, cli.nsets};
+        struct ew_run_ctl ctl = {&stop_requested, &reload_requested, reload_config, &rctx};
+        rc = ew_pipeline_run_live(&cfg, &ctl);
         EW_LOG(EW_NOTICE, "main", "engwatchd stopped (exit %d)", rc);
     }
     ew_config_free(&cfg);

@@ -4,6 +4,7 @@
 #include "engwatch/event.h"
 #include "engwatch/hmap.h"
 #include "engwatch/log.h"
+#include "engwatch/notify.h"
 #include "engwatch/risk.h"
 #include "engwatch/source_file.h"
 #include "engwatch/source_kafka.h"
@@ -45,6 +46,14 @@ struct pipeline {
     int64_t stats_t0;    /* last periodic stats line */
     uint64_t stats_events0;
     uint64_t alerts[EW_SIG__COUNT][EW_LEVEL_CRITICAL + 1]; /* alerts applied */
+    uint64_t incidents; /* incidents opened (alerts with action "opened") */
+
+    /* live: systemd notifications, reloads */
+    struct ew_notify notify;
+    const struct ew_run_ctl *ctl;
+    struct ew_config *owned_cfg; /* a reloaded configuration this pipeline owns */
+    int64_t status_t0;
+    uint64_t status_events0;
 
     /* replay: the dump being read and the line range of the batch */
     int replay;
@@ -255,6 +264,7 @@ static int wait_for_store(struct pipeline *p)
     }
     int64_t until = now_ms() + ew_store_retry_in_ms(p->store);
     do {
+        ew_notify_watchdog(&p->notify, now_ms());
         if (p->deadline && now_ms() >= p->deadline)
             return -1;
         int64_t left = until - now_ms();
@@ -281,6 +291,7 @@ static void write_alerts(struct pipeline *p)
         for (int l = 0; l <= EW_LEVEL_CRITICAL; l++)
             p->alerts[k][l] += ew_window_alert_count(p->win, k, l);
     for (size_t i = 0; i < n; i++) {
+        p->incidents += strstr(al[i], "\"action\":\"opened\"") != NULL;
         if (p->alerts_out) {
             fputs(al[i], p->alerts_out);
             fputc('\n', p->alerts_out);
@@ -454,6 +465,10 @@ static void pipeline_free(struct pipeline *p)
 {
     if (!p)
         return;
+    if (p->owned_cfg) {
+        ew_config_free(p->owned_cfg);
+        free(p->owned_cfg);
+    }
     ew_source_kafka_free(p->src);
     ew_dump_close(p->dump);
     ew_window_free(p->win);
@@ -466,13 +481,84 @@ static void pipeline_free(struct pipeline *p)
     free(p);
 }
 
-int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *stop)
+/* SIGHUP: read the configuration again and apply what can change live. */
+static void reload(struct pipeline *p)
+{
+    struct ew_config *next = calloc(1, sizeof *next);
+    struct ew_cfg_errors errs = {0}, kept = {0};
+    char err[512], dir[4096];
+    struct ew_lexicon *lex = NULL;
+    ew_notify_reloading(&p->notify);
+    EW_LOG(EW_NOTICE, "pipeline", "reloading the configuration");
+    if (!next || p->ctl->load(p->ctl->ctx, next, &errs) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "reload rejected, the running configuration stays:\n%s",
+               errs.buf ? errs.buf : "out of memory");
+        goto out;
+    }
+    if (ew_config_keep_restart(next, p->cfg, &kept) < 0)
+        goto out;
+    if (kept.count)
+        EW_LOG(EW_WARN, "pipeline", "reload: %d setting(s) need a restart and keep their "
+               "running values: %s", kept.count, kept.buf);
+    ew_config_path(next, next->detectors.lexicon_dir, dir, sizeof dir);
+    if (ew_lexicon_load_dir(dir, &lex, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "reload rejected: detectors.lexicon_dir %s: %s", dir, err);
+        goto out;
+    }
+    if (ew_window_reconfigure(p->win, next, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "reload rejected: %s", err);
+        goto out;
+    }
+    /* Applied: swap everything that reads the configuration. */
+    ew_lexicon_free(p->lex);
+    p->lex = lex;
+    lex = NULL;
+    p->tparams.short_max_chars = (unsigned)next->detectors.short_max_chars;
+    ew_log_setup(EW_ERROR + next->log.level, (enum ew_log_prefix)next->log.prefix,
+                 (uint32_t)next->log.rate_limit_burst, next->log.rate_limit_interval_ms);
+    p->cfg = next;
+    if (p->owned_cfg) {
+        ew_config_free(p->owned_cfg);
+        free(p->owned_cfg);
+    }
+    p->owned_cfg = next;
+    next = NULL;
+    EW_LOG(EW_NOTICE, "pipeline", "configuration reloaded (lexicon: %zu entries)",
+           ew_lexicon_size(p->lex));
+out:
+    if (next) {
+        ew_config_free(next);
+        free(next);
+    }
+    ew_lexicon_free(lex);
+    ew_cfg_errors_free(&errs);
+    ew_cfg_errors_free(&kept);
+    ew_notify_ready(&p->notify);
+}
+
+static void report_status(struct pipeline *p, int64_t now)
+{
+    uint64_t ev = events_total(&p->m);
+    double secs = (double)(now - p->status_t0) / 1000.0;
+    ew_notify_status(&p->notify, "%.0f events/s, lag %" PRId64 ", %zu partitions, %" PRIu64
+                     " incidents opened, %" PRIu64 " alerts%s",
+                     secs > 0 ? (double)(ev - p->status_events0) / secs : 0.0,
+                     ew_source_kafka_lag(p->src), ew_source_kafka_assigned(p->src),
+                     p->incidents, alerts_total(p),
+                     ew_store_connected(p->store) ? "" : ", redis unavailable");
+    p->status_t0 = now;
+    p->status_events0 = ev;
+}
+
+int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *ctl)
 {
     char err[512];
     int rc = 1;
-    struct pipeline *p = pipeline_new(cfg, stop);
+    struct pipeline *p = pipeline_new(cfg, ctl->stop);
     if (!p)
         return 1;
+    p->ctl = ctl;
+    ew_notify_init(&p->notify);
     ew_store_ensure(p->store); /* not fatal when down: we wait for it */
 
     struct ew_source_kafka_hooks hooks = {.ctx = p, .on_assign = hook_assign,
@@ -482,7 +568,8 @@ int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *sto
         goto out;
     }
 
-    p->stats_t0 = now_ms();
+    p->stats_t0 = p->status_t0 = now_ms();
+    volatile sig_atomic_t *stop = ctl->stop;
     while (!*stop && !p->fatal) {
         const char *fatal = ew_source_kafka_fatal(p->src);
         if (fatal) {
@@ -509,7 +596,19 @@ int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *sto
         resolve_unpositioned(p);
         if (now - p->stats_t0 >= 60000)
             log_stats(p, now);
+        /* systemd: ready once we consume and can apply; alive while looping */
+        if (p->notify.state == EW_NOTIFY_STARTING && ew_source_kafka_assigned(p->src) > 0 &&
+            ew_store_connected(p->store))
+            ew_notify_ready(&p->notify);
+        ew_notify_watchdog(&p->notify, now);
+        if (now - p->status_t0 >= 10000)
+            report_status(p, now);
+        if (ctl->reload && *ctl->reload) {
+            *ctl->reload = 0;
+            reload(p);
+        }
     }
+    ew_notify_stopping(&p->notify);
 
     /* Clean shutdown: finish the in-flight batch, commit, leave the group. */
     EW_LOG(EW_NOTICE, "pipeline", "shutting down: finishing %zu in-flight message(s)",

@@ -615,6 +615,35 @@ size_t ew_source_kafka_unpositioned(struct ew_source_kafka *s, struct ew_tp *out
 
 size_t ew_source_kafka_assigned(const struct ew_source_kafka *s) { return s->nparts; }
 
+int64_t ew_source_kafka_partition_lag(struct ew_source_kafka *s, size_t i, const char **name)
+{
+    if (i >= s->nparts)
+        return -1;
+    struct part *p = &s->parts[i];
+    int64_t lo, hi;
+    *name = p->name;
+    if (rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi) != 0 || hi < 0)
+        return -1;
+    /* floor is the last offset handed out (or applied): the next is floor + 1 */
+    int64_t next = p->floor + 1 > lo ? p->floor + 1 : lo;
+    return hi > next ? hi - next : 0;
+}
+
+int64_t ew_source_kafka_lag(struct ew_source_kafka *s)
+{
+    int64_t sum = 0;
+    int known = 0;
+    for (size_t i = 0; i < s->nparts; i++) {
+        const char *name;
+        int64_t l = ew_source_kafka_partition_lag(s, i, &name);
+        if (l >= 0) {
+            sum += l;
+            known = 1;
+        }
+    }
+    return known ? sum : -1;
+}
+
 const char *ew_source_kafka_fatal(const struct ew_source_kafka *s)
 {
     return s->fatal[0] ? s->fatal : NULL;

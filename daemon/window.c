@@ -153,6 +153,26 @@ void ew_window_reset(struct ew_window *w)
     w->alen = 0;
 }
 
+int ew_window_reconfigure(struct ew_window *w, const struct ew_config *cfg, char *err,
+                          size_t errlen)
+{
+    void *state[16] = {0};
+    for (size_t i = 0; i < w->ndet; i++) {
+        if (w->det[i]->configure(&state[i], cfg, err, errlen) < 0) {
+            for (size_t j = 0; j < i; j++)
+                w->det[j]->destroy(state[j]);
+            return -1; /* nothing changed */
+        }
+    }
+    for (size_t i = 0; i < w->ndet; i++) {
+        w->det[i]->destroy(w->det_state[i]);
+        w->det_state[i] = state[i];
+    }
+    w->cfg = cfg;
+    w->new_actor_age_ms = cfg->windows.new_actor_age_ms;
+    return 0;
+}
+
 size_t ew_window_pending(const struct ew_window *w) { return w->nev; }
 
 size_t ew_window_alerts(const struct ew_window *w, const char *const **out)

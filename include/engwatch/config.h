@@ -172,6 +172,12 @@ void ew_config_print(const struct ew_config *cfg, FILE *out);
 int ew_config_restart_diff(const struct ew_config *a, const struct ew_config *b,
                            struct ew_cfg_errors *out);
 
+/* For a reload: give every EW_OPT_RESTART option of dst the value it has in
+ * src (the running configuration), naming each one that differed in changed
+ * (may be NULL).  Returns how many were kept, or -1 on allocation failure. */
+int ew_config_keep_restart(struct ew_config *dst, const struct ew_config *src,
+                           struct ew_cfg_errors *changed);
+
 /* Look up a property value (NULL when absent). */
 const char *ew_props_get(const struct ew_props *p, const char *key);
 

@@ -16,10 +16,26 @@
 #include "engwatch/config.h"
 #include "engwatch/metrics.h"
 
-/* Run the live daemon until *stop becomes non-zero (SIGTERM/SIGINT) or a
- * fatal error.  Returns the process exit status: 0 after a clean shutdown,
- * 1 on a fatal error. */
-int ew_pipeline_run_live(const struct ew_config *cfg, volatile sig_atomic_t *stop);
+/* How main controls a live run: flags set by signal handlers, and a way to
+ * read the configuration again (the same file and --set overrides). */
+struct ew_run_ctl {
+    volatile sig_atomic_t *stop;   /* SIGTERM/SIGINT */
+    volatile sig_atomic_t *reload; /* SIGHUP; the pipeline clears it */
+    /* Load the configuration anew into out (initialised by the callee);
+     * 0, or -1 with the errors in errs.  Out is freed by the caller. */
+    int (*load)(void *ctx, struct ew_config *out, struct ew_cfg_errors *errs);
+    void *ctx;
+};
+
+/* Run the live daemon until *ctl->stop becomes non-zero or a fatal error.
+ * Tells systemd (sd_notify) READY once partitions are assigned and Redis is
+ * reachable, WATCHDOG from the loop, STATUS every 10 s, RELOADING/READY
+ * around a reload, STOPPING on shutdown.  A reload (SIGHUP) applies detector
+ * thresholds, lexicons, risk settings and the log level; settings that need a
+ * restart keep their running values (logged); an invalid file is rejected
+ * with its errors and the running configuration stays.  Returns the process
+ * exit status: 0 after a clean shutdown, 1 on a fatal error. */
+int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *ctl);
 
 /* Run the same pipeline over dumps in event time (engwatchd replay): state in
  * its own Redis namespace (replay.namespace, or "replay:<run id>:"), removed

@@ -100,6 +100,12 @@ size_t ew_source_kafka_unpositioned(struct ew_source_kafka *s, struct ew_tp *out
 
 size_t ew_source_kafka_assigned(const struct ew_source_kafka *s);
 
+/* Consumer lag: messages behind the high watermark, summed over the
+ * assigned partitions (from librdkafka's cached watermarks; -1 unknown). */
+int64_t ew_source_kafka_lag(struct ew_source_kafka *s);
+/* The same for one assigned partition i (0 <= i < assigned); fills name. */
+int64_t ew_source_kafka_partition_lag(struct ew_source_kafka *s, size_t i, const char **name);
+
 /* A fatal librdkafka error (rd_kafka_fatal_error), or NULL. */
 const char *ew_source_kafka_fatal(const struct ew_source_kafka *s);
 

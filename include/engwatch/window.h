@@ -69,6 +69,13 @@ struct ew_window;
 
 int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const char *prefix);
 void ew_window_free(struct ew_window *w); /* accepts NULL */
+/* Switch to a reloaded configuration (detector thresholds, risk settings):
+ * every detector is configured anew; on failure nothing changes (-1, err).
+ * cfg is borrowed and must outlive the window or the next reconfigure.
+ * Settings that shape the stored layout (resolutions, lateness) are kept by
+ * the caller (they need a restart). */
+int ew_window_reconfigure(struct ew_window *w, const struct ew_config *cfg, char *err,
+                          size_t errlen);
 
 /* Add one accepted event to the batch (strings are copied).  tr is the
  * comment's text classification (comments only; NULL otherwise). */
