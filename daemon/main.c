@@ -9,6 +9,7 @@
  */
 #include "engwatch/config.h"
 #include "engwatch/log.h"
+#include "engwatch/metrics.h"
 #include "engwatch/pipeline.h"
 
 #include <getopt.h>
@@ -190,8 +191,11 @@ int main(int argc, char **argv)
         EW_LOG(EW_NOTICE, "main", "engwatchd %s starting (config %s)", EW_VERSION,
                file ? file : "built-in defaults");
         struct reload_ctx rctx = {file, cli.sets, cli.nsets};
-        struct ew_run_ctl ctl = {&stop_requested, &reload_requested, reload_config, &rctx};
+        struct ew_metrics_hub hub;
+        ew_hub_init(&hub);
+        struct ew_run_ctl ctl = {&stop_requested, &reload_requested, reload_config, &rctx, &hub};
         rc = ew_pipeline_run_live(&cfg, &ctl);
+        ew_hub_destroy(&hub);
         EW_LOG(EW_NOTICE, "main", "engwatchd stopped (exit %d)", rc);
     }
     ew_config_free(&cfg);

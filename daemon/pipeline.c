@@ -3,9 +3,11 @@
 #include "engwatch/detect.h"
 #include "engwatch/event.h"
 #include "engwatch/hmap.h"
+#include "engwatch/http.h"
 #include "engwatch/log.h"
 #include "engwatch/notify.h"
 #include "engwatch/risk.h"
+#include "engwatch/sink.h"
 #include "engwatch/source_file.h"
 #include "engwatch/source_kafka.h"
 #include "engwatch/store.h"
@@ -48,8 +50,15 @@ struct pipeline {
     uint64_t alerts[EW_SIG__COUNT][EW_LEVEL_CRITICAL + 1]; /* alerts applied */
     uint64_t incidents; /* incidents opened (alerts with action "opened") */
 
-    /* live: systemd notifications, reloads */
+    /* live: systemd notifications, reloads, metrics, sinks, http */
     struct ew_notify notify;
+    struct ew_metrics_hub *hub;
+    struct ew_sinks *sinks;
+    struct ew_http *http;
+    struct ew_hist batch_ms, batch_size, rtt_ms; /* published into the hub */
+    struct ew_hist apply_delay; /* produce (Kafka message timestamp) -> batch applied */
+    int64_t *msg_ts;            /* the batch's message timestamps (wall clock ms) */
+    size_t nmsg_ts, msg_ts_cap;
     const struct ew_run_ctl *ctl;
     struct ew_config *owned_cfg; /* a reloaded configuration this pipeline owns */
     int64_t status_t0;
@@ -170,6 +179,7 @@ static void drop_batch(struct pipeline *p)
     if (p->src)
         ew_source_kafka_batch_drop(p->src);
     p->first_line = p->last_line = -1;
+    p->nmsg_ts = 0;
     ew_window_reset(p->win);
     p->batch_msgs = 0;
     p->batch_t0 = 0;
@@ -231,6 +241,20 @@ static void handle_message(struct pipeline *p, rd_kafka_message_t *msg)
 {
     struct ew_decode_error err;
     ew_source_kafka_mark(p->src, msg);
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(msg, &tt);
+    if (ts > 0) {
+        if (p->nmsg_ts == p->msg_ts_cap) {
+            size_t cap = p->msg_ts_cap ? p->msg_ts_cap * 2 : 1024;
+            int64_t *n = realloc(p->msg_ts, cap * sizeof *n);
+            if (n) {
+                p->msg_ts = n;
+                p->msg_ts_cap = cap;
+            }
+        }
+        if (p->nmsg_ts < p->msg_ts_cap)
+            p->msg_ts[p->nmsg_ts++] = ts;
+    }
     if (accept_payload(p, msg->payload, msg->len, &err) != EW_REJ_NONE) {
         EW_LOG_RL(EW_WARN, "event", "%s[%" PRId32 "]@%" PRId64 " rejected: %s: %s",
                   rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
@@ -301,6 +325,36 @@ static void write_alerts(struct pipeline *p)
     }
 }
 
+/* Share the counters with the HTTP thread (live only). */
+static void publish(struct pipeline *p)
+{
+    struct ew_metrics_hub *h = p->hub;
+    if (!h)
+        return;
+    const struct ew_store_stats *st = ew_store_stats(p->store);
+    ew_hist_observe(&p->rtt_ms, st->last_rtt_ms);
+    pthread_mutex_lock(&h->lock);
+    h->m = p->m;
+    memcpy(h->alerts, p->alerts, sizeof h->alerts);
+    h->batch_ms = p->batch_ms;
+    h->batch_size = p->batch_size;
+    h->redis_rtt_ms = p->rtt_ms;
+    h->apply_delay_ms = p->apply_delay;
+    h->redis_up = ew_store_connected(p->store);
+    h->kafka_assigned = p->src ? (int)ew_source_kafka_assigned(p->src) : 0;
+    h->kafka_joined = p->src ? ew_source_kafka_joined(p->src) : 0;
+    h->nparts = 0;
+    for (size_t i = 0; p->src && i < ew_source_kafka_assigned(p->src) && i < EW_HUB_MAX_PARTS;
+         i++) {
+        const char *name;
+        int64_t lag = ew_source_kafka_partition_lag(p->src, i, &name);
+        snprintf(h->parts[i].name, sizeof h->parts[i].name, "%s", name);
+        h->parts[i].lag = lag;
+        h->nparts++;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 /* ---- one batch -------------------------------------------------------------------- */
 
 static int flush_batch(struct pipeline *p)
@@ -350,8 +404,16 @@ static int flush_batch(struct pipeline *p)
             p->m.late_dropped += ew_window_late(p->win);
             p->m.batches++;
             p->m.batch_events += ew_window_pending(p->win);
+            ew_hist_observe(&p->batch_size, (double)ew_window_pending(p->win));
             if (r == EW_APPLY_OK)
                 write_alerts(p);
+            if (p->nmsg_ts) {
+                struct timespec wall;
+                clock_gettime(CLOCK_REALTIME, &wall);
+                int64_t applied = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+                for (size_t i = 0; i < p->nmsg_ts; i++)
+                    ew_hist_observe(&p->apply_delay, (double)(applied - p->msg_ts[i]));
+            }
             if (p->src)
                 ew_source_kafka_batch_done(p->src); /* clears the source's ranges */
             drop_batch(p);
@@ -361,6 +423,8 @@ static int flush_batch(struct pipeline *p)
             }
             EW_LOG(EW_DEBUG, "pipeline", "batch applied in %" PRId64 " ms",
                    now_ms() - t0);
+            ew_hist_observe(&p->batch_ms, (double)(now_ms() - t0));
+            publish(p);
             break;
         }
         if (r == EW_APPLY_CONFLICT && p->replay) {
@@ -478,6 +542,7 @@ static void pipeline_free(struct pipeline *p)
     ew_text_ctx_free(p->tctx);
     ew_lexicon_free(p->lex);
     ew_event_clear(&p->ev);
+    free(p->msg_ts);
     free(p);
 }
 
@@ -509,6 +574,11 @@ static void reload(struct pipeline *p)
         EW_LOG(EW_ERROR, "pipeline", "reload rejected: %s", err);
         goto out;
     }
+    if (ew_sinks_reload(p->sinks, next, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "reload rejected: sinks: %s", err);
+        goto out;
+    }
+    ew_http_reload(p->http, next);
     /* Applied: swap everything that reads the configuration. */
     ew_lexicon_free(p->lex);
     p->lex = lex;
@@ -558,8 +628,17 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
     if (!p)
         return 1;
     p->ctl = ctl;
+    p->hub = ctl->hub;
     ew_notify_init(&p->notify);
     ew_store_ensure(p->store); /* not fatal when down: we wait for it */
+    if (p->hub && cfg->http.enabled && ew_http_start(&p->http, cfg, p->hub, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "http: %s", err);
+        goto out;
+    }
+    if (ew_sinks_start(&p->sinks, cfg, p->hub, err, sizeof err) < 0) {
+        EW_LOG(EW_ERROR, "pipeline", "sinks: %s", err);
+        goto out;
+    }
 
     struct ew_source_kafka_hooks hooks = {.ctx = p, .on_assign = hook_assign,
                                           .on_revoke = hook_revoke};
@@ -596,13 +675,16 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
         resolve_unpositioned(p);
         if (now - p->stats_t0 >= 60000)
             log_stats(p, now);
-        /* systemd: ready once we consume and can apply; alive while looping */
-        if (p->notify.state == EW_NOTIFY_STARTING && ew_source_kafka_assigned(p->src) > 0 &&
+        /* systemd: ready once the group is joined (a member may own no
+         * partition) and Redis is reachable; alive while looping */
+        if (p->notify.state == EW_NOTIFY_STARTING && ew_source_kafka_joined(p->src) &&
             ew_store_connected(p->store))
             ew_notify_ready(&p->notify);
         ew_notify_watchdog(&p->notify, now);
         if (now - p->status_t0 >= 10000)
             report_status(p, now);
+        if (!msg && !p->batch_msgs)
+            publish(p); /* idle: keep lags and readiness fresh */
         if (ctl->reload && *ctl->reload) {
             *ctl->reload = 0;
             reload(p);
@@ -626,6 +708,8 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
     log_stats(p, now_ms());
     rc = p->fatal ? 1 : 0;
 out:
+    ew_sinks_stop(p->sinks, 5000);
+    ew_http_stop(p->http);
     pipeline_free(p);
     return rc;
 }

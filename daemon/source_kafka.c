@@ -36,6 +36,7 @@ struct ew_source_kafka {
     size_t nparts, cap;
     int paused;
     int in_revoke; /* commit synchronously while partitions are being revoked */
+    int joined;    /* an assignment (possibly empty) has been received */
     char fatal[512];
 };
 
@@ -191,6 +192,7 @@ static void log_parts(const char *what, const rd_kafka_topic_partition_list_t *l
 static void on_assign(struct ew_source_kafka *s, rd_kafka_t *rk,
                       rd_kafka_topic_partition_list_t *l, int cooperative)
 {
+    s->joined = 1;
     struct ew_tp *tps = calloc((size_t)l->cnt + 1, sizeof *tps);
     int known = -1;
     if (tps) {
@@ -614,6 +616,8 @@ size_t ew_source_kafka_unpositioned(struct ew_source_kafka *s, struct ew_tp *out
 }
 
 size_t ew_source_kafka_assigned(const struct ew_source_kafka *s) { return s->nparts; }
+
+int ew_source_kafka_joined(const struct ew_source_kafka *s) { return s->joined; }
 
 int64_t ew_source_kafka_partition_lag(struct ew_source_kafka *s, size_t i, const char **name)
 {

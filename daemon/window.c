@@ -21,6 +21,17 @@
 const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', 'n', 'u', 'p'};
 
 #define NONE UINT32_MAX
+
+/* Every field of an account's hash is held as one of these while folding: a
+ * bucket field ("R:I" or "R:I:POST") packs all metrics of the bucket, in enum
+ * ew_metric order, stored in Redis as "c,h,d,k,l,s,f,n,u,p" with trailing
+ * zeros left out; any other field (wm, x, pt:POST, F:I, Ft:I, R*) is one
+ * integer in v[0]. */
+struct val {
+    int64_t v[EW_M__COUNT];
+};
+
+static int is_bucket_field(const char *f) { return f[0] >= '0' && f[0] <= '9'; }
 #define FP_BUCKET_MS 3600000LL /* copy-paste fingerprints are counted per hour */
 
 struct wev {
@@ -60,8 +71,8 @@ struct ew_window {
     size_t alen, acap;
 
     /* fold scratch, cleared per account */
-    struct ew_hmap *snap;  /* field -> int64 value read */
-    struct ew_hmap *vals;  /* field -> int64 new value (touched fields only) */
+    struct ew_hmap *snap;  /* field -> struct val as read */
+    struct ew_hmap *vals;  /* field -> struct val as it will be written (touched fields only) */
     struct ew_hmap *fps;   /* "H:fp" -> int64 count (read + batch) */
     struct ew_hmap *seen;  /* PFADD members per bucket; marks of fingerprint hours read/written */
     uint64_t late;
@@ -112,8 +123,8 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->new_actor_age_ms = cfg->windows.new_actor_age_ms;
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
-    w->snap = ew_hmap_new(sizeof(int64_t));
-    w->vals = ew_hmap_new(sizeof(int64_t));
+    w->snap = ew_hmap_new(sizeof(struct val));
+    w->vals = ew_hmap_new(sizeof(struct val));
     w->fps = ew_hmap_new(sizeof(int64_t));
     w->seen = ew_hmap_new(1);
     if (!w->prefix || !w->accts || !w->snap || !w->vals || !w->fps || !w->seen)
@@ -375,43 +386,85 @@ static int64_t parse_i64(const char *s, size_t len)
 
 static int64_t snap_get(struct ew_window *w, const char *f, size_t flen)
 {
-    int64_t *v = ew_hmap_get(w->vals, f, flen);
+    struct val *v = ew_hmap_get(w->vals, f, flen);
     if (v)
-        return *v;
+        return v->v[0];
     v = ew_hmap_get(w->snap, f, flen);
-    return v ? *v : 0;
+    return v ? v->v[0] : 0;
+}
+
+/* The value this batch will write for field f, created from the snapshot. */
+static struct val *touch(struct ew_window *w, const char *f, size_t flen)
+{
+    int created;
+    struct val *slot = ew_hmap_upsert(w->vals, f, flen, &created);
+    if (slot && created) {
+        const struct val *old = ew_hmap_get(w->snap, f, flen);
+        if (old)
+            *slot = *old;
+    }
+    return slot;
 }
 
 static int field_set(struct ew_window *w, const char *f, size_t flen, int64_t v)
 {
-    int64_t *slot = ew_hmap_upsert(w->vals, f, flen, NULL);
+    struct val *slot = touch(w, f, flen);
     if (!slot)
         return -1;
-    *slot = v;
+    slot->v[0] = v;
     return 0;
 }
 
-static int field_add(struct ew_window *w, const char *f, size_t flen, int64_t d)
+/* Decimal digits of v at p (no terminator); returns the length. */
+static size_t put_i64(char *p, int64_t v)
 {
-    return field_set(w, f, flen, snap_get(w, f, flen) + d);
+    char tmp[24];
+    size_t n = 0, o = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        p[o++] = '-';
+    while (n)
+        p[o++] = tmp[--n];
+    return o;
+}
+
+/* The field name "R:I" or "R:I:POST" (hot: called for every bucket a
+ * detector reads, so no snprintf).  len must be >= 48. */
+static int bucket_field(char *f, size_t len, size_t res, int64_t idx, const char *post,
+                        size_t plen)
+{
+    size_t n = put_i64(f, (int64_t)res);
+    f[n++] = ':';
+    n += put_i64(f + n, idx);
+    if (post) {
+        f[n++] = ':';
+        if (plen > len - n - 1)
+            plen = len - n - 1;
+        memcpy(f + n, post, plen);
+        n += plen;
+    }
+    f[n] = '\0';
+    return (int)n;
 }
 
 /* Count metric m for the account (and for post when given) at every resolution. */
 static int count(struct ew_window *w, int m, int64_t ts, const char *post, size_t plen)
 {
-    char f[400];
+    char f[1400];
     for (size_t r = 0; r < w->nres; r++) {
         int64_t idx = floordiv(ts, w->res[r].bucket_ms);
-        int n = snprintf(f, sizeof f, "%c@%zu:%" PRId64, ew_metric_letter[m], r, idx);
-        if (field_add(w, f, (size_t)n, 1) < 0)
+        struct val *v = touch(w, f, (size_t)bucket_field(f, sizeof f, r, idx, NULL, 0));
+        if (!v)
             return -1;
+        v->v[m]++;
         if (post) {
-            n = snprintf(f, sizeof f, "%c@%zu:%" PRId64 ":%.*s", ew_metric_letter[m], r, idx,
-                         (int)plen, post);
-            if (n >= (int)sizeof f)
-                n = (int)sizeof f - 1;
-            if (field_add(w, f, (size_t)n, 1) < 0)
+            v = touch(w, f, (size_t)bucket_field(f, sizeof f, r, idx, post, plen));
+            if (!v)
                 return -1;
+            v->v[m]++;
         }
     }
     return 0;
@@ -420,16 +473,15 @@ static int count(struct ew_window *w, int m, int64_t ts, const char *post, size_
 /* Is a snapshot field a bucket outside its resolution's retention at wm? */
 static int stale(const struct ew_window *w, const char *f, int64_t wm)
 {
-    const char *at = strchr(f, '@');
     if (f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
         const struct ew_resolution *c = &w->res[w->nres - 1];
-        int64_t idx = parse_i64(strchr(f, ':') + 1, strlen(f));
+        int64_t idx = parse_i64(strchr(f, ':') + 1, strlen(strchr(f, ':') + 1));
         return (idx + 1) * c->bucket_ms + c->retention_ms <= wm;
     }
-    if (!at || at != f + 1)
+    if (!is_bucket_field(f))
         return 0;
     char *end;
-    unsigned long r = strtoul(at + 1, &end, 10);
+    unsigned long r = strtoul(f, &end, 10);
     if (*end != ':' || r >= w->nres)
         return 0;
     int64_t idx = parse_i64(end + 1, strlen(end + 1));
@@ -440,11 +492,11 @@ static int64_t risk_get(void *ctx, const char *f, int *found)
 {
     struct ew_window *w = ctx;
     size_t l = strlen(f);
-    int64_t *v = ew_hmap_get(w->vals, f, l);
+    struct val *v = ew_hmap_get(w->vals, f, l);
     if (!v)
         v = ew_hmap_get(w->snap, f, l);
     *found = v != NULL;
-    return v ? *v : 0;
+    return v ? v->v[0] : 0;
 }
 
 static int risk_set(void *ctx, const char *f, int64_t value)
@@ -550,12 +602,36 @@ static int read_snapshot(struct ew_window *w, const redisReply *r)
         const redisReply *k = r->element[i], *v = r->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             return -1;
-        int64_t *slot = ew_hmap_upsert(w->snap, k->str, k->len, NULL);
+        struct val *slot = ew_hmap_upsert(w->snap, k->str, k->len, NULL);
         if (!slot)
             return -1;
-        *slot = parse_i64(v->str, v->len);
+        if (k->len && is_bucket_field(k->str)) {
+            /* "c,h,d,...": at most EW_M__COUNT integers */
+            const char *p = v->str, *end = v->str + v->len;
+            for (int m = 0; m < EW_M__COUNT && p < end; m++) {
+                const char *comma = memchr(p, ',', (size_t)(end - p));
+                size_t l = comma ? (size_t)(comma - p) : (size_t)(end - p);
+                slot->v[m] = parse_i64(p, l);
+                p += l + 1;
+            }
+        } else {
+            slot->v[0] = parse_i64(v->str, v->len);
+        }
     }
     return 0;
+}
+
+/* A bucket's counters as "c,h,d,..." without trailing zeros. */
+static size_t format_counts(const struct val *v, char *buf, size_t len)
+{
+    int last = 0;
+    for (int m = 0; m < EW_M__COUNT; m++)
+        if (v->v[m])
+            last = m;
+    size_t n = 0;
+    for (int m = 0; m <= last && n < len; m++)
+        n += (size_t)snprintf(buf + n, len - n, m ? ",%" PRId64 : "%" PRId64, v->v[m]);
+    return n < len ? n : len - 1;
 }
 
 int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
@@ -692,9 +768,9 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             case EW_EV_POST: {
                 rc |= count(w, EW_M_POSTS, ev->ts, NULL, 0);
                 int fl = snprintf(f, sizeof f, "pt:%.*s", (int)plen, post ? post : "");
-                int64_t *had = ew_hmap_get(w->snap, f, (size_t)fl);
-                int64_t *now = ew_hmap_get(w->vals, f, (size_t)fl);
-                int64_t cur = now ? *now : had ? *had : INT64_MAX;
+                struct val *had = ew_hmap_get(w->snap, f, (size_t)fl);
+                struct val *now = ew_hmap_get(w->vals, f, (size_t)fl);
+                int64_t cur = now ? now->v[0] : had ? had->v[0] : INT64_MAX;
                 if (ev->ts < cur)
                     rc |= field_set(w, f, (size_t)fl, ev->ts);
                 break;
@@ -713,18 +789,6 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             }
             if (rc || (w->ndet && detect_at(w, name, nlen, a, e, wm, &rs, &rs_loaded) < 0))
                 return -1;
-            /* distinct commenters per bucket and resolution */
-            if (ev->type == EW_EV_COMMENT && ev->actor != NONE) {
-                for (size_t r = 0; r < w->nres; r++) {
-                    int ml = snprintf(f, sizeof f, "u%zu:%" PRId64 ":%.*s", r,
-                                      floordiv(ev->ts, w->res[r].bucket_ms), (int)ev->actor_len,
-                                      w->arena + ev->actor);
-                    if (ml >= (int)sizeof f)
-                        ml = (int)sizeof f - 1;
-                    if (!ew_hmap_upsert(w->seen, f, (size_t)ml, NULL))
-                        return -1;
-                }
-            }
         }
         if (!have_wm)
             continue; /* every event was late */
@@ -754,8 +818,12 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             for (size_t i = 0; i < nv; i++) {
                 const char *fk;
                 size_t fkl;
-                int64_t *v = ew_hmap_at(w->vals, i, &fk, &fkl);
-                if (ew_cmd_arg(ops, fk, fkl) < 0 || ew_cmd_int(ops, *v) < 0)
+                struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
+                char cb[256];
+                if (ew_cmd_arg(ops, fk, fkl) < 0)
+                    return -1;
+                if (is_bucket_field(fk) ? ew_cmd_arg(ops, cb, format_counts(v, cb, sizeof cb)) < 0
+                                        : ew_cmd_int(ops, v->v[0]) < 0)
                     return -1;
             }
         }
@@ -763,8 +831,8 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         size_t ns = ew_hmap_count(w->snap);
         for (size_t i = 0; i < ns; i++) {
             const char *fk;
-            int64_t *sv = ew_hmap_at(w->snap, i, &fk, NULL);
-            int old_post = strncmp(fk, "pt:", 3) == 0 && *sv + coarse->retention_ms <= wm &&
+            struct val *sv = ew_hmap_at(w->snap, i, &fk, NULL);
+            int old_post = strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
                            !ew_hmap_get(w->vals, fk, strlen(fk));
             if (!old_post && !stale(w, fk, wm))
                 continue;
@@ -790,42 +858,6 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, key) < 0 ||
                 ew_cmd_int(ops, ttl) < 0)
                 return -1;
-        }
-
-        /* Distinct commenters: one PFADD per (resolution, bucket), in the
-         * order first seen, with its expiry. */
-        size_t nseen = ew_hmap_count(w->seen);
-        for (size_t r = 0; r < w->nres; r++) {
-            char cur_key[1300] = "";
-            for (size_t i = 0; i < nseen; i++) {
-                const char *sk;
-                size_t skl;
-                ew_hmap_at(w->seen, i, &sk, &skl);
-                if (sk[0] != 'u' || (size_t)(sk[1] - '0') != r)
-                    continue;
-                const char *c1 = strchr(sk + 3, ':');
-                char hkey[1300];
-                snprintf(hkey, sizeof hkey, "%s:u@%zu:%.*s", key, r, (int)(c1 - (sk + 3)), sk + 3);
-                if (strcmp(hkey, cur_key) != 0) {
-                    if (cur_key[0]) {
-                        int64_t ttl = w->res[r].retention_ms + w->res[r].bucket_ms + w->lateness_ms;
-                        if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, cur_key) < 0 ||
-                            ew_cmd_int(ops, ttl) < 0)
-                            return -1;
-                    }
-                    if (ew_cmd_begin(ops, "PFADD") < 0 || ew_cmd_str(ops, hkey) < 0)
-                        return -1;
-                    snprintf(cur_key, sizeof cur_key, "%s", hkey);
-                }
-                if (ew_cmd_arg(ops, c1 + 1, skl - (size_t)(c1 + 1 - sk)) < 0)
-                    return -1;
-            }
-            if (cur_key[0]) {
-                int64_t ttl = w->res[r].retention_ms + w->res[r].bucket_ms + w->lateness_ms;
-                if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, cur_key) < 0 ||
-                    ew_cmd_int(ops, ttl) < 0)
-                    return -1;
-            }
         }
 
         /* Fingerprint counts per hour written by this batch. */
@@ -895,21 +927,12 @@ static void view_for_fold(struct ew_view *v, const struct ew_window *w, const ch
     v->upto = upto;
 }
 
-static const int64_t *view_get(const struct ew_view *v, const char *f, size_t flen)
+static const struct val *view_get(const struct ew_view *v, const char *f, size_t flen)
 {
-    const int64_t *x = v->over ? ew_hmap_get(v->over, f, flen) : NULL;
+    const struct val *x = v->over ? ew_hmap_get(v->over, f, flen) : NULL;
     if (!x && v->base)
         x = ew_hmap_get(v->base, f, flen);
     return x;
-}
-
-static int count_field(char *f, size_t len, enum ew_metric m, size_t res, const char *post,
-                       size_t plen, int64_t idx)
-{
-    int n = post ? snprintf(f, len, "%c@%zu:%" PRId64 ":%.*s", ew_metric_letter[m], res, idx,
-                            (int)plen, post)
-                 : snprintf(f, len, "%c@%zu:%" PRId64, ew_metric_letter[m], res, idx);
-    return n < (int)len ? n : (int)len - 1;
 }
 
 const char *ew_view_account(const struct ew_view *v, size_t *len)
@@ -936,15 +959,15 @@ int64_t ew_view_count(const struct ew_view *v, enum ew_metric m, size_t res, con
     char f[1400];
     if (res >= v->nres || (unsigned)m >= EW_M__COUNT)
         return 0;
-    int n = count_field(f, sizeof f, m, res, post, post_len, idx);
-    const int64_t *x = view_get(v, f, (size_t)n);
-    return x ? *x : 0;
+    int n = bucket_field(f, sizeof f, res, idx, post, post_len);
+    const struct val *x = view_get(v, f, (size_t)n);
+    return x ? x->v[m] : 0;
 }
 
 int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
                     size_t post_len, int64_t from_ms, int64_t to_ms)
 {
-    if (res >= v->nres || to_ms < from_ms)
+    if (res >= v->nres || to_ms < from_ms || (unsigned)m >= EW_M__COUNT)
         return 0;
     int64_t b = v->res[res].bucket_ms;
     int64_t lo = floordiv(from_ms, b), hi = floordiv(to_ms, b);
@@ -953,9 +976,35 @@ int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const
     if (hi - lo > keep)
         lo = hi - keep;
     int64_t sum = 0;
-    for (int64_t i = lo; i <= hi; i++)
-        sum += ew_view_count(v, m, res, post, post_len, i);
+    char f[1400];
+    for (int64_t i = lo; i <= hi; i++) {
+        const struct val *x = view_get(v, f, (size_t)bucket_field(f, sizeof f, res, i, post,
+                                                                   post_len));
+        if (x)
+            sum += x->v[m];
+    }
     return sum;
+}
+
+void ew_view_sums(const struct ew_view *v, size_t res, const char *post, size_t post_len,
+                  int64_t from_ms, int64_t to_ms, int64_t out[EW_M__COUNT])
+{
+    char f[1400];
+    memset(out, 0, EW_M__COUNT * sizeof *out);
+    if (res >= v->nres || to_ms < from_ms)
+        return;
+    int64_t b = v->res[res].bucket_ms;
+    int64_t lo = floordiv(from_ms, b), hi = floordiv(to_ms, b);
+    int64_t keep = v->res[res].retention_ms / b + 1;
+    if (hi - lo > keep)
+        lo = hi - keep;
+    for (int64_t i = lo; i <= hi; i++) {
+        const struct val *x = view_get(v, f, (size_t)bucket_field(f, sizeof f, res, i, post,
+                                                                   post_len));
+        if (x)
+            for (int m = 0; m < EW_M__COUNT; m++)
+                out[m] += x->v[m];
+    }
 }
 
 int64_t ew_view_post_time(const struct ew_view *v, const char *post, size_t post_len)
@@ -964,8 +1013,8 @@ int64_t ew_view_post_time(const struct ew_view *v, const char *post, size_t post
     int n = snprintf(f, sizeof f, "pt:%.*s", (int)post_len, post);
     if (n >= (int)sizeof f)
         n = (int)sizeof f - 1;
-    const int64_t *x = view_get(v, f, (size_t)n);
-    return x ? *x : -1;
+    const struct val *x = view_get(v, f, (size_t)n);
+    return x ? x->v[0] : -1;
 }
 
 static size_t collect_posts(const struct ew_hmap *m, const struct ew_view *v,
@@ -977,7 +1026,7 @@ static size_t collect_posts(const struct ew_hmap *m, const struct ew_view *v,
     for (size_t i = 0; i < cnt; i++) {
         const char *k;
         size_t kl;
-        int64_t *val = ew_hmap_at(m, i, &k, &kl);
+        struct val *val = ew_hmap_at(m, i, &k, &kl);
         if (kl < 4 || memcmp(k, "pt:", 3) != 0)
             continue;
         if (skip_over && v->over && ew_hmap_get(v->over, k, kl))
@@ -985,7 +1034,7 @@ static size_t collect_posts(const struct ew_hmap *m, const struct ew_view *v,
         if (n < cap) {
             out[n].post = k + 3;
             out[n].post_len = kl - 3;
-            out[n].published_ms = *val;
+            out[n].published_ms = val->v[0];
         }
         n++;
     }
@@ -1007,15 +1056,15 @@ int ew_view_followers(const struct ew_view *v, int64_t at_ms, int64_t *followers
     char f[48];
     for (int64_t i = hi; i >= lo; i--) {
         int n = snprintf(f, sizeof f, "Ft:%" PRId64, i);
-        const int64_t *t = view_get(v, f, (size_t)n);
-        if (!t || *t > at_ms)
+        const struct val *t = view_get(v, f, (size_t)n);
+        if (!t || t->v[0] > at_ms)
             continue; /* none in this bucket, or only a later one (in the current bucket) */
         n = snprintf(f, sizeof f, "F:%" PRId64, i);
-        const int64_t *x = view_get(v, f, (size_t)n);
+        const struct val *x = view_get(v, f, (size_t)n);
         if (!x)
             continue;
-        *followers = *x;
-        *snap_ms = *t;
+        *followers = x->v[0];
+        *snap_ms = t->v[0];
         return 0;
     }
     return -1;
@@ -1084,7 +1133,7 @@ struct ew_view *ew_view_new(const char *account, const struct ew_resolution *res
     struct ew_view *v = calloc(1, sizeof *v);
     if (!v || nres == 0 || nres > EW_MAX_RES)
         goto fail;
-    v->own = ew_hmap_new(sizeof(int64_t));
+    v->own = ew_hmap_new(sizeof(struct val));
     v->own_account = strdup(account);
     if (!v->own || !v->own_account)
         goto fail;
@@ -1124,12 +1173,13 @@ void ew_view_set_now(struct ew_view *v, int64_t now_ms, int64_t watermark_ms)
     v->wm = watermark_ms;
 }
 
-static int own_set(struct ew_view *v, const char *f, size_t flen, int64_t val, int add)
+/* Set (add = 0) or add to metric m (v[0] for plain fields) of field f. */
+static int own_set(struct ew_view *v, const char *f, size_t flen, int m, int64_t val, int add)
 {
-    int64_t *x = ew_hmap_upsert(v->own, f, flen, NULL);
+    struct val *x = ew_hmap_upsert(v->own, f, flen, NULL);
     if (!x)
         return -1;
-    *x = add ? *x + val : val;
+    x->v[m] = add ? x->v[m] + val : val;
     return 0;
 }
 
@@ -1137,25 +1187,25 @@ int ew_view_set_count(struct ew_view *v, enum ew_metric m, size_t res, const cha
                       int64_t idx, int64_t n)
 {
     char f[1400];
-    if (!v->own || res >= v->nres)
+    if (!v->own || res >= v->nres || (unsigned)m >= EW_M__COUNT)
         return -1;
-    int l = count_field(f, sizeof f, m, res, post, post ? strlen(post) : 0, idx);
-    return own_set(v, f, (size_t)l, n, 0);
+    int l = bucket_field(f, sizeof f, res, idx, post, post ? strlen(post) : 0);
+    return own_set(v, f, (size_t)l, m, n, 0);
 }
 
 int ew_view_add(struct ew_view *v, enum ew_metric m, const char *post, int64_t ts, int64_t n)
 {
     char f[1400];
-    if (!v->own)
+    if (!v->own || (unsigned)m >= EW_M__COUNT)
         return -1;
     for (size_t r = 0; r < v->nres; r++) {
         int64_t idx = floordiv(ts, v->res[r].bucket_ms);
-        int l = count_field(f, sizeof f, m, r, NULL, 0, idx);
-        if (own_set(v, f, (size_t)l, n, 1) < 0)
+        int l = bucket_field(f, sizeof f, r, idx, NULL, 0);
+        if (own_set(v, f, (size_t)l, m, n, 1) < 0)
             return -1;
         if (post) {
-            l = count_field(f, sizeof f, m, r, post, strlen(post), idx);
-            if (own_set(v, f, (size_t)l, n, 1) < 0)
+            l = bucket_field(f, sizeof f, r, idx, post, strlen(post));
+            if (own_set(v, f, (size_t)l, m, n, 1) < 0)
                 return -1;
         }
     }
@@ -1168,7 +1218,7 @@ int ew_view_set_post_time(struct ew_view *v, const char *post, int64_t ms)
     if (!v->own)
         return -1;
     int l = snprintf(f, sizeof f, "pt:%s", post);
-    return own_set(v, f, (size_t)(l < (int)sizeof f ? l : (int)sizeof f - 1), ms, 0);
+    return own_set(v, f, (size_t)(l < (int)sizeof f ? l : (int)sizeof f - 1), 0, ms, 0);
 }
 
 int ew_view_add_snapshot(struct ew_view *v, int64_t ts, int64_t followers)
@@ -1178,13 +1228,13 @@ int ew_view_add_snapshot(struct ew_view *v, int64_t ts, int64_t followers)
         return -1;
     int64_t idx = floordiv(ts, v->res[v->nres - 1].bucket_ms);
     int l = snprintf(f, sizeof f, "Ft:%" PRId64, idx);
-    const int64_t *t = ew_hmap_get(v->own, f, (size_t)l);
-    if (t && *t > ts)
+    const struct val *t = ew_hmap_get(v->own, f, (size_t)l);
+    if (t && t->v[0] > ts)
         return 0; /* a later snapshot of the same bucket wins, as in the fold */
-    if (own_set(v, f, (size_t)l, ts, 0) < 0)
+    if (own_set(v, f, (size_t)l, 0, ts, 0) < 0)
         return -1;
     l = snprintf(f, sizeof f, "F:%" PRId64, idx);
-    return own_set(v, f, (size_t)l, followers, 0);
+    return own_set(v, f, (size_t)l, 0, followers, 0);
 }
 
 int ew_view_add_sample(struct ew_view *v, const char *post, const struct ew_sample *s)

@@ -53,6 +53,11 @@ int64_t ew_view_count(const struct ew_view *v, enum ew_metric m, size_t res, con
 int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
                     size_t post_len, int64_t from_ms, int64_t to_ms);
 
+/* All metrics at once: out[m] = ew_view_sum(v, m, ...) for every metric, in
+ * one walk over the buckets (use it when several sums share a range). */
+void ew_view_sums(const struct ew_view *v, size_t res, const char *post, size_t post_len,
+                  int64_t from_ms, int64_t to_ms, int64_t out[EW_M__COUNT]);
+
 /* Publication time of a post (ms), or -1 when its post event was not seen. */
 int64_t ew_view_post_time(const struct ew_view *v, const char *post, size_t post_len);
 

@@ -25,6 +25,7 @@ struct ew_run_ctl {
      * 0, or -1 with the errors in errs.  Out is freed by the caller. */
     int (*load)(void *ctx, struct ew_config *out, struct ew_cfg_errors *errs);
     void *ctx;
+    struct ew_metrics_hub *hub; /* shared with the HTTP server and the sinks; may be NULL */
 };
 
 /* Run the live daemon until *ctl->stop becomes non-zero or a fatal error.

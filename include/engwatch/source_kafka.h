@@ -99,6 +99,9 @@ int ew_source_kafka_seek(struct ew_source_kafka *s, const char *topic, int32_t p
 size_t ew_source_kafka_unpositioned(struct ew_source_kafka *s, struct ew_tp *out, size_t cap);
 
 size_t ew_source_kafka_assigned(const struct ew_source_kafka *s);
+/* Has the consumer joined its group (received an assignment, possibly of no
+ * partitions when the group has more members than partitions)? */
+int ew_source_kafka_joined(const struct ew_source_kafka *s);
 
 /* Consumer lag: messages behind the high watermark, summed over the
  * assigned partitions (from librdkafka's cached watermarks; -1 unknown). */

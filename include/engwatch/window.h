@@ -6,32 +6,32 @@
  * walks the account's events in order — dropping late ones against the
  * account's own watermark, so live and replay decide alike whatever the
  * interleaving of partitions — and emits the writes that bring the state
- * forward: one HSET of absolute values per account, plus HyperLogLog adds for
- * distinct commenters, copy-paste fingerprint counts, stale-bucket deletes
- * and expiries.  All writes go into the store's single atomic step.
+ * forward: one HSET of absolute values per account, plus copy-paste
+ * fingerprint and commenter counts, stale-bucket deletes and expiries.  All writes go into the store's single atomic step.
  *
  * Redis keys (P = redis.prefix, A = account; {A} is the Cluster hash tag):
  *   P{A}              hash, the account's window state:
  *     wm                 watermark: newest event time seen (ms)
  *     x                  coarsest bucket at which the key's expiry was last refreshed
- *     M@R:I              account counter: metric M, resolution R (0-based index
- *                        into windows.resolutions), bucket I = floor(ts / bucket)
- *     M@R:I:POST         the same counter for one post (metrics c h d k l s)
+ *     R:I                the account's counters in bucket I = floor(ts / bucket) of
+ *                        resolution R (0-based index into windows.resolutions), packed
+ *                        as "c,h,d,k,l,s,f,n,u,p" (enum ew_metric order; trailing
+ *                        zeros left out)
+ *     R:I:POST           the same counters for one post (c h d k l s)
  *     F:I, Ft:I          latest follower snapshot in coarsest bucket I, and its ts
  *     pt:POST            publication time of POST (from its post event)
  *     R*                 the account's risk and incident state (see risk.c)
- *   P{A}:u@R:I        HyperLogLog of distinct commenters in bucket I of resolution R
  *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
  *                     hour H; a:ACTOR -> comments by ACTOR on the account in hour H
  *   P outbox          stream of alerts (XADD MAXLEN ~ risk.outbox_maxlen), written in
  *                     the batch's atomic step; sinks forward from it
  *   P positions       source positions (see store.h)
- * Metrics M: c comments, h hollow comments, d duplicate comments (the same
- * text already posted on this account in this or the previous hour), k new
- * commenters (an actor's first comment on the account in this or the previous
- * hour; sums over windows up to an hour count distinct commenters), l likes, s shares,
- * f follows, n follows by new actors (actor_created within windows.new_actor_age),
- * u unfollows, p posts.
+ * Metrics (enum ew_metric): c comments, h hollow comments, d duplicate comments
+ * (the same text already posted on this account in this or the previous
+ * hour), k new commenters (an actor's first comment on the account in this or
+ * the previous hour; sums over windows up to an hour count distinct
+ * commenters), l likes, s shares, f follows, n follows by new actors
+ * (actor_created within windows.new_actor_age), u unfollows, p posts.
  * Every key has an expiry: the longest retention that reads it plus the
  * allowed lateness.  Fields of buckets older than their resolution's
  * retention (relative to the watermark) are deleted in the same step, so the
@@ -62,7 +62,7 @@ enum ew_metric {
     EW_M_POSTS,        /* p */
     EW_M__COUNT
 };
-extern const char ew_metric_letter[EW_M__COUNT];
+extern const char ew_metric_letter[EW_M__COUNT]; /* 'c' 'h' 'd' 'k' ... for names */
 
 struct ew_window;
 

@@ -134,14 +134,18 @@ def verify(a):
     exp = json.load(open(a.expected))
     r = Redis(a.port)
     ok = True
-    # the coarsest resolution: the largest R in account fields "M@R:I"
+    # the coarsest resolution: the largest R in account bucket fields "R:I"
+    letters = "chdklsfnup"
     for acct, counts in sorted(exp["accounts"].items()):
         h = as_dict(r("HGETALL", "%s{%s}" % (a.prefix, acct)))
-        rmax = max((int(f.split("@")[1].split(":")[0]) for f in h if "@" in f[:2]), default=0)
+        buckets = [(int(f.split(":")[0]), v) for f, v in h.items()
+                   if f[:1].isdigit() and f.count(":") == 1]
+        rmax = max((res for res, _ in buckets), default=0)
         got = {}
-        for f, v in h.items():
-            if len(f) > 2 and f[1] == "@" and f.count(":") == 1 and int(f[2:f.index(":")]) == rmax:
-                got[f[0]] = got.get(f[0], 0) + int(v)
+        for res, v in buckets:
+            if res == rmax:
+                for letter, n in zip(letters, v.split(",")):
+                    got[letter] = got.get(letter, 0) + int(n)
         for m, n in counts.items():
             if got.get(m, 0) != n:
                 print("%s: metric %s expected %d got %d" % (acct, m, n, got.get(m, 0)))
@@ -158,8 +162,6 @@ def dump(a):
     for k, t in zip(ks, types):
         if t == "hash":
             cmds.append(("HGETALL", k))
-        elif t == "string" and ":u@" in k:
-            cmds.append(("PFCOUNT", k))
         elif t == "string":
             cmds.append(("GET", k))
         else:
@@ -169,8 +171,6 @@ def dump(a):
         name = k[len(a.prefix):]
         if t == "hash":
             out += ["%s %s=%s" % (name, f, x) for f, x in sorted(as_dict(v).items())]
-        elif t == "string" and ":u@" in k:
-            out.append("%s pfcount=%s" % (name, v))
         else:
             out.append("%s %s=%s" % (name, t, v))
     sys.stdout.write("\n".join(out) + ("\n" if out else ""))

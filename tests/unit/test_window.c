@@ -1,0 +1,443 @@
+/* Unit tests for the window fold: bucket boundaries, packed counters, late
+ * and out-of-order events, expiry and stale-bucket deletion, copy-paste and
+ * new-commenter counts, and — the property replay depends on — the same
+ * events folded in one batch or in many give the same state.
+ *
+ * A small in-memory stand-in for Redis answers the fold's reads (HGETALL,
+ * HMGET) and applies its writes (HSET, HDEL, PEXPIRE, XADD), so no server is
+ * needed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "engwatch/config.h"
+#include "engwatch/detect.h"
+#include "engwatch/event.h"
+#include "engwatch/hmap.h"
+#include "engwatch/store.h"
+#include "engwatch/window.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1767571200000LL /* 2026-01-05T00:00:00Z, a multiple of every bucket */
+
+/* ---- fake redis: key -> (field -> value string) ----------------------------- */
+
+struct fake {
+    struct ew_hmap *keys; /* key -> struct ew_hmap * of field -> char * */
+    int64_t last_pexpire;
+    char last_pexpire_key[256];
+    int npexpire, nhdel, nxadd;
+};
+
+static struct ew_hmap *hash_of(struct fake *f, const char *key, size_t klen, int create)
+{
+    struct ew_hmap **h = create ? ew_hmap_upsert(f->keys, key, klen, NULL)
+                                : ew_hmap_get(f->keys, key, klen);
+    if (!h)
+        return NULL;
+    if (!*h && create)
+        *h = ew_hmap_new(sizeof(char *));
+    return *h;
+}
+
+static void fake_free(struct fake *f)
+{
+    for (size_t i = 0; i < ew_hmap_count(f->keys); i++) {
+        struct ew_hmap **h = ew_hmap_at(f->keys, i, NULL, NULL);
+        for (size_t j = 0; *h && j < ew_hmap_count(*h); j++)
+            free(*(char **)ew_hmap_at(*h, j, NULL, NULL));
+        ew_hmap_free(*h);
+    }
+    ew_hmap_free(f->keys);
+}
+
+static const char *fake_hget(struct fake *f, const char *key, const char *field)
+{
+    struct ew_hmap *h = hash_of(f, key, strlen(key), 0);
+    char **v = h ? ew_hmap_get(h, field, strlen(field)) : NULL;
+    return v && *v ? *v : NULL;
+}
+
+static redisReply *reply_new(int type)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = type;
+    return r;
+}
+
+static redisReply *reply_str(const char *s, size_t len)
+{
+    redisReply *r = reply_new(REDIS_REPLY_STRING);
+    r->str = strndup(s, len);
+    r->len = len;
+    return r;
+}
+
+static void reply_free(redisReply *r)
+{
+    for (size_t i = 0; i < r->elements; i++)
+        reply_free(r->element[i]);
+    free(r->element);
+    free(r->str);
+    free(r);
+}
+
+static redisReply *fake_exec_read(struct fake *f, int argc, const char *const *argv,
+                                  const size_t *len)
+{
+    struct ew_hmap *h = hash_of(f, argv[1], len[1], 0);
+    redisReply *r = reply_new(REDIS_REPLY_ARRAY);
+    if (strcmp(argv[0], "HGETALL") == 0) {
+        size_t n = 0;
+        for (size_t j = 0; h && j < ew_hmap_count(h); j++)
+            n += *(char **)ew_hmap_at(h, j, NULL, NULL) != NULL;
+        r->element = calloc(2 * n + 1, sizeof *r->element);
+        for (size_t j = 0; h && j < ew_hmap_count(h); j++) {
+            const char *k;
+            size_t kl;
+            char **v = ew_hmap_at(h, j, &k, &kl);
+            if (!*v)
+                continue;
+            r->element[r->elements++] = reply_str(k, kl);
+            r->element[r->elements++] = reply_str(*v, strlen(*v));
+        }
+    } else { /* HMGET */
+        r->element = calloc((size_t)argc, sizeof *r->element);
+        for (int i = 2; i < argc; i++) {
+            char **v = h ? ew_hmap_get(h, argv[i], len[i]) : NULL;
+            r->element[r->elements++] =
+                v && *v ? reply_str(*v, strlen(*v)) : reply_new(REDIS_REPLY_NIL);
+        }
+    }
+    return r;
+}
+
+static void fake_apply(struct fake *f, const struct ew_cmdbuf *ops)
+{
+    for (size_t c = 0; c < ew_cmdbuf_count(ops); c++) {
+        int argc;
+        const char *const *argv;
+        const size_t *len;
+        ew_cmdbuf_get(ops, c, &argc, &argv, &len);
+        if (strcmp(argv[0], "HSET") == 0) {
+            struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
+            for (int i = 2; i + 1 < argc; i += 2) {
+                char **v = ew_hmap_upsert(h, argv[i], len[i], NULL);
+                free(*v);
+                *v = strndup(argv[i + 1], len[i + 1]);
+            }
+        } else if (strcmp(argv[0], "HDEL") == 0) {
+            struct ew_hmap *h = hash_of(f, argv[1], len[1], 0);
+            for (int i = 2; h && i < argc; i++) {
+                char **v = ew_hmap_get(h, argv[i], len[i]);
+                if (v) {
+                    free(*v);
+                    *v = NULL; /* a deleted field */
+                }
+            }
+            f->nhdel++;
+        } else if (strcmp(argv[0], "PEXPIRE") == 0) {
+            f->npexpire++;
+            f->last_pexpire = strtoll(argv[2], NULL, 10);
+            snprintf(f->last_pexpire_key, sizeof f->last_pexpire_key, "%.*s", (int)len[1],
+                     argv[1]);
+        } else if (strcmp(argv[0], "XADD") == 0) {
+            f->nxadd++;
+        } else {
+            fail_msg("unexpected op %s", argv[0]);
+        }
+    }
+}
+
+/* Fold the window's batch against the fake, as the pipeline does with Redis. */
+static void fold(struct ew_window *w, struct fake *f)
+{
+    struct ew_cmdbuf *reads = ew_cmdbuf_new(), *ops = ew_cmdbuf_new();
+    assert_int_equal(ew_window_build_reads(w, reads), 0);
+    size_t n = ew_cmdbuf_count(reads);
+    redisReply **rep = calloc(n + 1, sizeof *rep);
+    for (size_t i = 0; i < n; i++) {
+        int argc;
+        const char *const *argv;
+        const size_t *len;
+        ew_cmdbuf_get(reads, i, &argc, &argv, &len);
+        rep[i] = fake_exec_read(f, argc, argv, len);
+    }
+    assert_int_equal(ew_window_fold(w, rep, n, ops), 0);
+    fake_apply(f, ops);
+    for (size_t i = 0; i < n; i++)
+        reply_free(rep[i]);
+    free(rep);
+    ew_cmdbuf_free(reads);
+    ew_cmdbuf_free(ops);
+}
+
+/* ---- fixtures -------------------------------------------------------------------- */
+
+struct fx {
+    struct ew_config cfg;
+    struct ew_window *w;
+    struct fake f;
+};
+
+static int setup(void **state)
+{
+    struct fx *x = calloc(1, sizeof *x);
+    assert_int_equal(ew_config_defaults(&x->cfg), 0);
+    assert_int_equal(ew_window_new(&x->w, &x->cfg, "t:"), 0);
+    x->f.keys = ew_hmap_new(sizeof(struct ew_hmap *));
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *x = *state;
+    ew_window_free(x->w);
+    ew_config_free(&x->cfg);
+    fake_free(&x->f);
+    free(x);
+    return 0;
+}
+
+/* Add an event built from a JSON literal. */
+static void add(struct ew_window *w, const char *json)
+{
+    struct ew_event ev;
+    struct ew_decode_error err;
+    ew_event_init(&ev);
+    if (ew_event_decode(&ev, json, strlen(json), NULL, &err) < 0)
+        fail_msg("bad test event %s: %s", json, err.msg);
+    struct ew_text_result tr = {EW_TEXT_SUBSTANTIVE, 0, 3};
+    if (ev.type == EW_EV_COMMENT) {
+        /* a fingerprint from the text, hollow when it starts with 'h' */
+        tr.fingerprint = ew_hash64(ev.text.ptr, ev.text.len);
+        tr.cls = ev.text.len && ev.text.ptr[0] == 'h' ? EW_TEXT_GENERIC : EW_TEXT_SUBSTANTIVE;
+    }
+    assert_int_equal(ew_window_add(w, &ev, &tr), 0);
+    ew_event_clear(&ev);
+}
+
+static void like(struct ew_window *w, const char *acct, int64_t ts)
+{
+    char j[256];
+    snprintf(j, sizeof j,
+             "{\"id\":\"l%lld\",\"type\":\"like\",\"ts\":%lld,\"account\":\"%s\",\"actor\":\"u\","
+             "\"post\":\"p1\"}",
+             (long long)ts, (long long)ts, acct);
+    add(w, j);
+}
+
+static void comment(struct ew_window *w, const char *acct, int64_t ts, const char *actor,
+                    const char *text)
+{
+    char j[512];
+    snprintf(j, sizeof j,
+             "{\"id\":\"c%lld%s\",\"type\":\"comment\",\"ts\":%lld,\"account\":\"%s\","
+             "\"actor\":\"%s\",\"post\":\"p1\",\"text\":\"%s\"}",
+             (long long)ts, actor, (long long)ts, acct, actor, text);
+    add(w, j);
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_bucket_boundaries_and_packing(void **state)
+{
+    struct fx *x = *state;
+    like(x->w, "a", T0 + 9999);  /* last ms of the first 10 s bucket */
+    like(x->w, "a", T0 + 10000); /* first ms of the next */
+    comment(x->w, "a", T0 + 10001, "u1", "nice shoes");
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    char f0[64], f1[64];
+    snprintf(f0, sizeof f0, "0:%lld", (long long)(T0 / 10000));
+    snprintf(f1, sizeof f1, "0:%lld", (long long)(T0 / 10000 + 1));
+    /* packed "c,h,d,k,l": the first bucket has one like only */
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f0), "0,0,0,0,1");
+    /* the second: one comment (substantive, new commenter) and one like */
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f1), "1,0,0,1,1");
+    snprintf(f1, sizeof f1, "1:%lld", (long long)(T0 / 300000));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f1), "1,0,0,1,2"); /* 5-min bucket */
+    snprintf(f1, sizeof f1, "0:%lld:p1", (long long)(T0 / 10000 + 1));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f1), "1,0,0,1,1"); /* per post */
+    char wm[32];
+    snprintf(wm, sizeof wm, "%lld", (long long)(T0 + 10001));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", "wm"), wm);
+}
+
+static void test_late_and_out_of_order(void **state)
+{
+    struct fx *x = *state;
+    like(x->w, "a", T0 + 3600000);         /* watermark at 01:00 */
+    like(x->w, "a", T0 + 3600000 - 60000); /* 1 min late: within 5 min lateness */
+    like(x->w, "a", T0 + 3600000 - 400000); /* 6m40s late: dropped */
+    like(x->w, "b", T0);                   /* another account has its own watermark */
+    fold(x->w, &x->f);
+    assert_int_equal(ew_window_late(x->w), 1);
+    ew_window_reset(x->w);
+    char f[64];
+    snprintf(f, sizeof f, "0:%lld", (long long)((T0 + 3600000 - 60000) / 10000));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f), "0,0,0,0,1"); /* its own old bucket */
+    snprintf(f, sizeof f, "0:%lld", (long long)(T0 / 10000));
+    assert_string_equal(fake_hget(&x->f, "t:{b}", f), "0,0,0,0,1");
+    /* the watermark is stored: a later batch drops what is late against it */
+    like(x->w, "a", T0);
+    fold(x->w, &x->f);
+    assert_int_equal(ew_window_late(x->w), 1);
+    ew_window_reset(x->w);
+}
+
+static void test_expiry_and_stale_buckets(void **state)
+{
+    struct fx *x = *state;
+    like(x->w, "a", T0);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    /* expiry: the longest retention (8 d) + a coarse bucket (1 h) + lateness (5 m) */
+    assert_string_equal(x->f.last_pexpire_key, "t:{a}");
+    assert_int_equal(x->f.last_pexpire, 8LL * 86400000 + 3600000 + 300000);
+    int pexpires = x->f.npexpire;
+    like(x->w, "a", T0 + 1000); /* same hour: no new PEXPIRE */
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.npexpire, pexpires);
+
+    /* 31 minutes later the first 10 s bucket left its 30 min retention */
+    like(x->w, "a", T0 + 31 * 60000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    char f[64];
+    snprintf(f, sizeof f, "0:%lld", (long long)(T0 / 10000));
+    assert_null(fake_hget(&x->f, "t:{a}", f));
+    snprintf(f, sizeof f, "1:%lld", (long long)(T0 / 300000)); /* kept a day */
+    assert_non_null(fake_hget(&x->f, "t:{a}", f));
+}
+
+static void test_copy_paste_and_new_commenters(void **state)
+{
+    struct fx *x = *state;
+    comment(x->w, "a", T0 + 1000, "u1", "hi great");
+    comment(x->w, "a", T0 + 2000, "u2", "hi great");  /* same text: duplicate */
+    comment(x->w, "a", T0 + 3000, "u1", "other");     /* u1 again: not a new commenter */
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    /* next batch, next hour: the text was posted in the previous hour */
+    comment(x->w, "a", T0 + 3600000 + 5, "u3", "hi great");
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    char f[64];
+    snprintf(f, sizeof f, "2:%lld", (long long)(T0 / 3600000));
+    /* c=3, h=2 ("hi great" x2), d=1, k=2 (u1, u2) */
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f), "3,2,1,2");
+    snprintf(f, sizeof f, "2:%lld", (long long)(T0 / 3600000 + 1));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f), "1,1,1,1");
+}
+
+/* Fold the same events as one batch (into fa) and one event per batch (into fb). */
+static void test_batch_boundaries_do_not_matter(void **state)
+{
+    struct fx *x = *state;
+    struct fake fb = {ew_hmap_new(sizeof(struct ew_hmap *)), 0, "", 0, 0, 0};
+    const char *accts[] = {"a", "b", "c"};
+    uint64_t seed = 7;
+    int64_t ts = T0;
+    char buf[64][512];
+    int nev = 0;
+    for (int i = 0; i < 64; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        ts += (int64_t)(seed >> 33) % 90000; /* up to 90 s apart */
+        int64_t t = ts - ((seed >> 20) % 7 == 0 ? 120000 : 0); /* some 2 min late */
+        const char *a = accts[(seed >> 40) % 3];
+        if ((seed >> 50) % 3 == 0)
+            snprintf(buf[nev++], sizeof buf[0],
+                     "{\"id\":\"e%d\",\"type\":\"comment\",\"ts\":%lld,\"account\":\"%s\","
+                     "\"actor\":\"u%d\",\"post\":\"p%d\",\"text\":\"%s\"}",
+                     i, (long long)t, a, (int)((seed >> 45) % 5), (int)((seed >> 30) % 2),
+                     (seed >> 35) % 2 ? "hello" : "where to buy");
+        else
+            snprintf(buf[nev++], sizeof buf[0],
+                     "{\"id\":\"e%d\",\"type\":\"%s\",\"ts\":%lld,\"account\":\"%s\","
+                     "\"actor\":\"u%d\",\"post\":\"p%d\"}",
+                     i, (seed >> 36) % 2 ? "like" : "share", (long long)t, a,
+                     (int)((seed >> 45) % 5), (int)((seed >> 30) % 2));
+    }
+    for (int i = 0; i < nev; i++)
+        add(x->w, buf[i]);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    for (int i = 0; i < nev; i++) {
+        add(x->w, buf[i]);
+        fold(x->w, &fb);
+        ew_window_reset(x->w);
+    }
+    /* compare every live field of every key */
+    for (int pass = 0; pass < 2; pass++) {
+        struct fake *p = pass ? &fb : &x->f, *q = pass ? &x->f : &fb;
+        for (size_t i = 0; i < ew_hmap_count(p->keys); i++) {
+            const char *k;
+            struct ew_hmap **h = ew_hmap_at(p->keys, i, &k, NULL);
+            for (size_t j = 0; *h && j < ew_hmap_count(*h); j++) {
+                const char *fk;
+                char **v = ew_hmap_at(*h, j, &fk, NULL);
+                if (!*v || strcmp(fk, "x") == 0)
+                    continue;
+                const char *other = fake_hget(q, k, fk);
+                if (!other || strcmp(other, *v) != 0)
+                    fail_msg("%s %s: %s vs %s", k, fk, *v, other ? other : "(none)");
+            }
+        }
+    }
+    fake_free(&fb);
+}
+
+static void test_view_sums(void **state)
+{
+    (void)state;
+    struct ew_resolution res[2] = {{10000, 1800000}, {300000, 86400000}};
+    struct ew_view *v = ew_view_new("a", res, 2);
+    assert_non_null(v);
+    assert_int_equal(ew_view_add(v, EW_M_COMMENTS, "p1", T0 + 5000, 3), 0);
+    assert_int_equal(ew_view_add(v, EW_M_LIKES, "p1", T0 + 15000, 7), 0);
+    assert_int_equal(ew_view_add(v, EW_M_COMMENTS, NULL, T0 + 25000, 1), 0);
+    assert_int_equal(ew_view_sum(v, EW_M_COMMENTS, 0, NULL, 0, T0, T0 + 29999), 4);
+    assert_int_equal(ew_view_sum(v, EW_M_COMMENTS, 0, "p1", 2, T0, T0 + 29999), 3);
+    /* a range is widened to whole buckets: [T0+10000, T0+10000] covers bucket 1 */
+    assert_int_equal(ew_view_sum(v, EW_M_LIKES, 0, NULL, 0, T0 + 10000, T0 + 10000), 7);
+    assert_int_equal(ew_view_sum(v, EW_M_LIKES, 0, NULL, 0, T0 + 20000, T0 + 29999), 0);
+    int64_t all[EW_M__COUNT];
+    ew_view_sums(v, 1, "p1", 2, T0, T0 + 299999, all);
+    assert_int_equal(all[EW_M_COMMENTS], 3);
+    assert_int_equal(all[EW_M_LIKES], 7);
+    assert_int_equal(ew_view_add_snapshot(v, T0 + 60000, 1000), 0);
+    assert_int_equal(ew_view_add_snapshot(v, T0 + 120000, 1100), 0);
+    int64_t followers, at;
+    struct ew_resolution res3[3] = {{10000, 1800000}, {300000, 86400000}, {3600000, 691200000}};
+    ew_view_free(v);
+    v = ew_view_new("a", res3, 3);
+    assert_int_equal(ew_view_add_snapshot(v, T0 + 60000, 1000), 0);
+    assert_int_equal(ew_view_add_snapshot(v, T0 + 3600000 + 5, 1100), 0);
+    assert_int_equal(ew_view_followers(v, T0 + 3600000 + 5, &followers, &at), 0);
+    assert_int_equal(followers, 1100);
+    assert_int_equal(ew_view_followers(v, T0 + 3600000, &followers, &at), 0);
+    assert_int_equal(followers, 1000); /* the later one is not yet visible */
+    assert_int_equal(ew_view_followers(v, T0, &followers, &at), -1);
+    ew_view_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bucket_boundaries_and_packing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_and_out_of_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_and_stale_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_paste_and_new_commenters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup, teardown),
+        cmocka_unit_test(test_view_sums),
+    };
+    return cmocka_run_group_tests_name("window", tests, NULL, NULL);
+}
