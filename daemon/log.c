@@ -1,6 +1,7 @@
 /* log — see include/engwatch/log.h. */
 #include "engwatch/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-int ew_log_level_ = EW_INFO;
+_Atomic int ew_log_level_ = EW_INFO;
+
+/* Guards the call sites' rate limiters (pipeline, HTTP and sink threads log). */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
     int prefix;          /* emit "<N>" syslog priority and no timestamp */
@@ -120,6 +124,7 @@ void ew_log_write_rl(struct ew_ratelimit *rl, int level, const char *tag, const 
 {
     int64_t now = mono_ms();
     char suffix[64] = "";
+    pthread_mutex_lock(&rl_lock);
     if (now - rl->window_start_ms >= logcfg.rl_interval) {
         if (rl->suppressed)
             snprintf(suffix, sizeof suffix, " (%u similar messages suppressed)", rl->suppressed);
@@ -129,9 +134,11 @@ void ew_log_write_rl(struct ew_ratelimit *rl, int level, const char *tag, const 
     }
     if (rl->in_window >= logcfg.rl_burst) {
         rl->suppressed++;
+        pthread_mutex_unlock(&rl_lock);
         return;
     }
     rl->in_window++;
+    pthread_mutex_unlock(&rl_lock);
     va_list ap;
     va_start(ap, fmt);
     vwrite(level, tag, suffix[0] ? suffix : NULL, fmt, ap);

@@ -186,6 +186,7 @@ static void drop_batch(struct pipeline *p)
 }
 
 static int flush_batch(struct pipeline *p);
+static void publish(struct pipeline *p);
 
 static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost)
 {
@@ -286,6 +287,7 @@ static int wait_for_store(struct pipeline *p)
                p->batch_msgs);
         ew_source_kafka_pause(p->src);
     }
+    publish(p); /* /readyz and /metrics must see that Redis is down */
     int64_t until = now_ms() + ew_store_retry_in_ms(p->store);
     do {
         ew_notify_watchdog(&p->notify, now_ms());

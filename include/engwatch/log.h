@@ -10,7 +10,8 @@
  *
  * The logger's settings are process-wide state owned by this module (set once
  * at start-up and on reload from the main loop); everything else passes
- * context explicitly.
+ * context explicitly.  Safe from any thread: the rate limiters are updated
+ * under a lock, and each line is written with one call.
  */
 #ifndef ENGWATCH_LOG_H
 #define ENGWATCH_LOG_H
@@ -20,7 +21,9 @@
 enum ew_log_level { EW_ERROR = 3, EW_WARN = 4, EW_NOTICE = 5, EW_INFO = 6, EW_DEBUG = 7 };
 enum ew_log_prefix { EW_LOG_PREFIX_AUTO = 0, EW_LOG_PREFIX_ALWAYS, EW_LOG_PREFIX_NEVER };
 
-extern int ew_log_level_; /* read by the macros; set with ew_log_setup */
+/* Read by the macros; set with ew_log_setup (on reload, while other threads
+ * log: hence atomic). */
+extern _Atomic int ew_log_level_;
 
 /* Rate limiter for one call site: at most burst messages per interval; the
  * number suppressed is reported with the next message that gets through. */
