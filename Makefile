@@ -52,6 +52,7 @@ help:
 	@echo "make test SANITIZE=1   the same under AddressSanitizer + UBSan"
 	@echo "make bench      benchmarks (print numbers)"
 	@echo "make eval       generate a labelled workload, replay it, score the alerts (EVAL_ARGS=)"
+	@echo "make demo       redis + devbroker + engwatchd + a generated workload; prints the dashboard URL"
 	@echo "make deps       install the Debian packages engwatch needs"
 	@echo "make install PREFIX=/usr/local DESTDIR=   install"
 	@echo "make format / format-check   clang-format"
@@ -81,6 +82,16 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CPPFLAGS) -I$(BUILD)/daemon $(EW_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/daemon/store.o: $(BUILD)/daemon/lua_embed.h
+
+# Dashboard assets: every file under daemon/web/ is embedded as a byte array
+# (name, content type, bytes) for daemon/http.c.  The directory itself is a
+# prerequisite so that adding or removing a file regenerates the header.
+WEB_SRC := $(shell find daemon/web -type f ! -name '.*' 2>/dev/null | LC_ALL=C sort)
+$(BUILD)/daemon/web_embed.h: daemon/web $(WEB_SRC) tools/embed_web.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed_web.sh daemon/web > $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/daemon/http.o: $(BUILD)/daemon/web_embed.h
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libengwatch.a
 	@mkdir -p $(dir $@)
@@ -232,4 +243,16 @@ fuzz: fuzz-build
 clean-fuzz:
 	rm -rf $(FUZZ_DIR)
 
+# `make clean` removes build-fuzz/ too (a prerequisite added here; clean's own recipe is above).
+clean: clean-fuzz
+
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+
+# ---- demo -------------------------------------------------------------------
+# `make demo`: redis-server, devbroker and engwatchd on free loopback ports, a
+# generated workload published with kcat, the dashboard URL and a live alert
+# summary; Ctrl-C stops everything (tools/demo.sh).
+.PHONY: demo
+demo:
+	@sh tools/demo.sh
+# ---- end demo ---------------------------------------------------------------

@@ -3,10 +3,10 @@
 #   tools/deps.sh          install what is missing (apt-get update once, sudo when not root)
 #   tools/deps.sh --check  exit 0 when everything is installed, 1 otherwise
 set -eu
-PKGS="make gcc clang pkg-config
+PKGS="make gcc clang libclang-rt-14-dev pkg-config
 librdkafka-dev libhiredis-dev libconfig-dev libjansson-dev libutf8proc-dev zlib1g-dev
 libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libcmocka-dev
-redis-server redis-tools kcat python3 curl"
+redis-server redis-tools kcat python3 curl systemd man-db chromium fonts-wqy-microhei fonts-noto-color-emoji"
 
 missing=""
 for p in $PKGS; do
