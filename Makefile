@@ -53,6 +53,7 @@ help:
 	@echo "make bench      benchmarks (print numbers)"
 	@echo "make eval       generate a labelled workload, replay it, score the alerts (EVAL_ARGS=)"
 	@echo "make demo       redis + devbroker + engwatchd + a generated workload; prints the dashboard URL"
+	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 30); fuzz-build, clean-fuzz"
 	@echo "make deps       install the Debian packages engwatch needs"
 	@echo "make install PREFIX=/usr/local DESTDIR=   install"
 	@echo "make format / format-check   clang-format"
@@ -247,6 +248,7 @@ clean-fuzz:
 clean: clean-fuzz
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+# ---- end fuzzing ------------------------------------------------------------
 
 # ---- demo -------------------------------------------------------------------
 # `make demo`: redis-server, devbroker and engwatchd on free loopback ports, a
