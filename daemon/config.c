@@ -104,6 +104,129 @@ static const struct ew_option options[] = {
     {"detectors.short_max_chars", EW_OPT_INT, "1", 0, 16, OFF(detectors.short_max_chars), NULL, 0,
      "a comment of at most this many letters/digits (and not generic) counts as hollow", NULL},
 
+    /* detectors.burst: comment bursts (detect_burst.c) */
+    {"detectors.burst.window", EW_OPT_DURATION, "2m", 10000, 3600000,
+     OFF(detectors.burst.window_ms), NULL, 0, "short test window of comment bursts", NULL},
+    {"detectors.burst.long_window", EW_OPT_DURATION, "10m", 10000, 6 * 3600000LL,
+     OFF(detectors.burst.long_window_ms), NULL, 0,
+     "long test window (sparser bursts); at least window", NULL},
+    {"detectors.burst.trailing", EW_OPT_DURATION, "30m", 300000, 6 * 3600000LL,
+     OFF(detectors.burst.trailing_ms), NULL, 0,
+     "the post's own rate is measured over this much time before the window", NULL},
+    {"detectors.burst.min_comments", EW_OPT_INT, "8", 2, 1000000,
+     OFF(detectors.burst.min_comments), NULL, 0, "comments in the window at least", NULL},
+    {"detectors.burst.min_commenters", EW_OPT_INT, "6", 1, 1000000,
+     OFF(detectors.burst.min_commenters), NULL, 0, "distinct new commenters in the window at least",
+     NULL},
+    {"detectors.burst.min_ratio", EW_OPT_DOUBLE, "3", 1, 1000, OFF(detectors.burst.min_ratio), NULL,
+     0, "comments / expected comments at least", NULL},
+    {"detectors.burst.surprise", EW_OPT_DOUBLE, "6", 1, 300, OFF(detectors.burst.surprise), NULL, 0,
+     "-log10 of the Poisson tail probability at least (6 = p <= 1e-6)", NULL},
+    {"detectors.burst.comments_per_like", EW_OPT_DOUBLE, "0.12", 0, 10,
+     OFF(detectors.burst.comments_per_like), NULL, 0,
+     "comments an honest audience writes per like, before the account has history", NULL},
+    {"detectors.burst.account_level", EW_OPT_BOOL, "true", NOLIM,
+     OFF(detectors.burst.account_level), NULL, 0,
+     "also test the account's comments over all posts", NULL},
+
+    /* detectors.hollow: hollow and copy-paste comments (detect_hollow.c) */
+    {"detectors.hollow.window", EW_OPT_DURATION, "1h", 300000, 86400000,
+     OFF(detectors.hollow.window_ms), NULL, 0, "short test window", NULL},
+    {"detectors.hollow.long_window", EW_OPT_DURATION, "3h", 300000, 86400000,
+     OFF(detectors.hollow.long_window_ms), NULL, 0,
+     "long test window (slow drips); at least window", NULL},
+    {"detectors.hollow.history", EW_OPT_DURATION, "2d", 3600000, 8 * 86400000LL,
+     OFF(detectors.hollow.history_ms), NULL, 0,
+     "the account's usual ratios are measured over this much time before the window", NULL},
+    {"detectors.hollow.min_comments", EW_OPT_INT, "15", 2, 1000000,
+     OFF(detectors.hollow.min_comments), NULL, 0, "comments in the window at least", NULL},
+    {"detectors.hollow.min_flagged", EW_OPT_INT, "10", 1, 1000000,
+     OFF(detectors.hollow.min_flagged), NULL, 0,
+     "hollow (or duplicate) comments in the window at least", NULL},
+    {"detectors.hollow.min_excess", EW_OPT_DOUBLE, "0.25", 0, 1, OFF(detectors.hollow.min_excess),
+     NULL, 0, "ratio in the window minus the account's usual ratio at least", NULL},
+    {"detectors.hollow.prior_ratio", EW_OPT_DOUBLE, "0.5", 0, 1, OFF(detectors.hollow.prior_ratio),
+     NULL, 0, "hollow ratio assumed for an account without history", NULL},
+    {"detectors.hollow.prior_dup_ratio", EW_OPT_DOUBLE, "0.1", 0, 1,
+     OFF(detectors.hollow.prior_dup_ratio), NULL, 0,
+     "duplicate ratio assumed for an account without history", NULL},
+    {"detectors.hollow.prior_weight", EW_OPT_DOUBLE, "30", 0, 100000,
+     OFF(detectors.hollow.prior_weight), NULL, 0,
+     "how many comments of history the assumed ratios are worth", NULL},
+    {"detectors.hollow.surprise", EW_OPT_DOUBLE, "6", 1, 300, OFF(detectors.hollow.surprise), NULL,
+     0, "-log10 of the binomial tail probability at least", NULL},
+
+    /* detectors.growth: follower spikes (detect_growth.c) */
+    {"detectors.growth.window", EW_OPT_DURATION, "1h", 300000, 86400000,
+     OFF(detectors.growth.window_ms), NULL, 0, "test window", NULL},
+    {"detectors.growth.history", EW_OPT_DURATION, "2d", 3600000, 8 * 86400000LL,
+     OFF(detectors.growth.history_ms), NULL, 0,
+     "the account's usual follows are measured over this much time before the window", NULL},
+    {"detectors.growth.min_follows", EW_OPT_INT, "20", 1, 100000000,
+     OFF(detectors.growth.min_follows), NULL, 0, "follows in the window at least", NULL},
+    {"detectors.growth.min_growth", EW_OPT_DOUBLE, "0.01", 0, 100, OFF(detectors.growth.min_growth),
+     NULL, 0, "unexplained follows in the window / followers at least", NULL},
+    {"detectors.growth.daily_rate", EW_OPT_DOUBLE, "0.01", 0, 10, OFF(detectors.growth.daily_rate),
+     NULL, 0, "follows per day / followers assumed for an account without history", NULL},
+    {"detectors.growth.follows_per_like", EW_OPT_DOUBLE, "0.08", 0, 10,
+     OFF(detectors.growth.follows_per_like), NULL, 0,
+     "follows an honest surge brings per like of the account (upper)", NULL},
+    {"detectors.growth.surprise", EW_OPT_DOUBLE, "6", 1, 300, OFF(detectors.growth.surprise), NULL,
+     0, "-log10 of the Poisson tail probability at least", NULL},
+    {"detectors.growth.snapshot_min_growth", EW_OPT_DOUBLE, "0.05", 0, 100,
+     OFF(detectors.growth.snapshot_min_growth), NULL, 0,
+     "profile-snapshot growth not seen as follow events / followers at least", NULL},
+
+    /* detectors.engage: engagement against follower count (detect_engage.c) */
+    {"detectors.engage.maturity", EW_OPT_DURATION, "12h", 3600000, 8 * 86400000LL,
+     OFF(detectors.engage.maturity_ms), NULL, 0,
+     "a post's engagement is judged once it is this old", NULL},
+    {"detectors.engage.min_followers", EW_OPT_INT, "10000", 0, 1000000000,
+     OFF(detectors.engage.min_followers), NULL, 0, "low engagement is judged from this size up",
+     NULL},
+    {"detectors.engage.small_max", EW_OPT_INT, "10000", 1, 1000000000,
+     OFF(detectors.engage.small_max), NULL, 0, "followers of the small tier at most", NULL},
+    {"detectors.engage.medium_max", EW_OPT_INT, "100000", 1, 1000000000,
+     OFF(detectors.engage.medium_max), NULL, 0, "followers of the medium tier at most", NULL},
+    {"detectors.engage.large_max", EW_OPT_INT, "1000000", 1, 1000000000,
+     OFF(detectors.engage.large_max), NULL, 0,
+     "followers of the large tier at most (above: huge)", NULL},
+    {"detectors.engage.low_small", EW_OPT_DOUBLE, "0.004", 0, 10, OFF(detectors.engage.low_small),
+     NULL, 0, "a matured post's engagement / followers below this is low (small tier)", NULL},
+    {"detectors.engage.low_medium", EW_OPT_DOUBLE, "0.0015", 0, 10,
+     OFF(detectors.engage.low_medium), NULL, 0, "the same, medium tier", NULL},
+    {"detectors.engage.low_large", EW_OPT_DOUBLE, "0.0015", 0, 10, OFF(detectors.engage.low_large),
+     NULL, 0, "the same, large tier", NULL},
+    {"detectors.engage.low_huge", EW_OPT_DOUBLE, "0.001", 0, 10, OFF(detectors.engage.low_huge),
+     NULL, 0, "the same, huge tier", NULL},
+    {"detectors.engage.high_small", EW_OPT_DOUBLE, "0.05", 0, 100, OFF(detectors.engage.high_small),
+     NULL, 0, "a post's likes in likes_window / followers above this is high (small tier)", NULL},
+    {"detectors.engage.high_medium", EW_OPT_DOUBLE, "0.03", 0, 100,
+     OFF(detectors.engage.high_medium), NULL, 0, "the same, medium tier", NULL},
+    {"detectors.engage.high_large", EW_OPT_DOUBLE, "0.015", 0, 100,
+     OFF(detectors.engage.high_large), NULL, 0, "the same, large tier", NULL},
+    {"detectors.engage.high_huge", EW_OPT_DOUBLE, "0.01", 0, 100, OFF(detectors.engage.high_huge),
+     NULL, 0, "the same, huge tier", NULL},
+    {"detectors.engage.likes_window", EW_OPT_DURATION, "6h", 600000, 2 * 86400000LL,
+     OFF(detectors.engage.likes_window_ms), NULL, 0, "window of the bought-likes test", NULL},
+    {"detectors.engage.min_likes", EW_OPT_INT, "60", 1, 1000000000,
+     OFF(detectors.engage.min_likes), NULL, 0, "likes on the post in likes_window at least", NULL},
+    {"detectors.engage.companions_per_like", EW_OPT_DOUBLE, "0.05", 0, 10,
+     OFF(detectors.engage.companions_per_like), NULL, 0,
+     "comments + shares an honest audience gives per like at least", NULL},
+    {"detectors.engage.surprise", EW_OPT_DOUBLE, "3", 1, 300, OFF(detectors.engage.surprise), NULL,
+     0, "-log10 of the tail probability at least (both directions)", NULL},
+    {"detectors.engage.rolling_interval", EW_OPT_DURATION, "6h", 3600000, 8 * 86400000LL,
+     OFF(detectors.engage.rolling_interval_ms), NULL, 0,
+     "the account-level check runs at the first profile snapshot of each interval", NULL},
+    {"detectors.engage.rolling_window", EW_OPT_DURATION, "2d", 3600000, 8 * 86400000LL,
+     OFF(detectors.engage.rolling_window_ms), NULL, 0, "window of the account-level check", NULL},
+    {"detectors.engage.min_unfollows", EW_OPT_INT, "10", 1, 1000000000,
+     OFF(detectors.engage.min_unfollows), NULL, 0,
+     "unfollows in rolling_window at least for the attrition evidence", NULL},
+    {"detectors.engage.attrition", EW_OPT_DOUBLE, "0.35", 0, 100, OFF(detectors.engage.attrition),
+     NULL, 0, "unfollows per follow honest churn explains; more (tail test) is attrition", NULL},
+
     /* risk: signals -> per-account risk, incidents and alerts */
     {"risk.half_life", EW_OPT_DURATION, "6h", 60000, 30LL * 86400000, OFF(risk.half_life_ms), NULL,
      0, "account risk halves after this much event time without new signals", NULL},
@@ -129,6 +252,47 @@ static const struct ew_option options[] = {
     {"risk.outbox_maxlen", EW_OPT_INT, "100000", 100, 100000000, OFF(risk.outbox_maxlen), NULL, 0,
      "alerts kept in the Redis outbox stream (XADD MAXLEN ~)", NULL},
 
+    /* sinks: alert outputs, each forwarding from the Redis outbox */
+    {"sinks.kafka.enabled", EW_OPT_BOOL, "false", NOLIM, OFF(sinks.kafka.enabled), NULL, 0,
+     "produce alerts to a Kafka topic (key = account, idempotent producer)", NULL},
+    {"sinks.kafka.brokers", EW_OPT_STRING, "", 0, 0, OFF(sinks.kafka.brokers), NULL, 0,
+     "bootstrap servers of the alerts topic; \"\" = kafka.brokers", NULL},
+    {"sinks.kafka.topic", EW_OPT_STRING, "alerts", 1, 0, OFF(sinks.kafka.topic), NULL, 0,
+     "alerts topic", NULL},
+    {"sinks.kafka.properties", EW_OPT_PROPS, "", NOLIM, OFF(sinks.kafka.properties), NULL, 0,
+     "librdkafka producer properties passed verbatim", NULL},
+    {"sinks.redis.enabled", EW_OPT_BOOL, "true", NOLIM, OFF(sinks.redis.enabled), NULL, 0,
+     "alerts stream, risk sorted set and per-account latest alert (the API and dashboard read "
+     "them)", NULL},
+    {"sinks.redis.stream", EW_OPT_STRING, "alerts", 1, 0, OFF(sinks.redis.stream), NULL, 0,
+     "stream name under redis.prefix", NULL},
+    {"sinks.redis.maxlen", EW_OPT_INT, "100000", 100, 100000000, OFF(sinks.redis.maxlen), NULL, 0,
+     "alerts kept in the stream (XADD MAXLEN ~)", NULL},
+    {"sinks.webhook.enabled", EW_OPT_BOOL, "false", NOLIM, OFF(sinks.webhook.enabled), NULL, 0,
+     "POST each alert as JSON to a URL", NULL},
+    {"sinks.webhook.url", EW_OPT_STRING, "", 0, 0, OFF(sinks.webhook.url), NULL, 0,
+     "http(s) URL", NULL},
+    {"sinks.webhook.token", EW_OPT_STRING, "", 0, 0, OFF(sinks.webhook.token), NULL, EW_OPT_SECRET,
+     "bearer token sent as Authorization; \"\" = none", NULL},
+    {"sinks.webhook.timeout", EW_OPT_DURATION, "5s", 100, 300000, OFF(sinks.webhook.timeout_ms),
+     NULL, 0, "timeout of one POST", NULL},
+    {"sinks.webhook.max_retries", EW_OPT_INT, "8", 0, 1000, OFF(sinks.webhook.max_retries), NULL, 0,
+     "retries of a failing alert before it is counted as an error and skipped", NULL},
+    {"sinks.file.enabled", EW_OPT_BOOL, "false", NOLIM, OFF(sinks.file.enabled), NULL, 0,
+     "append alerts as JSON lines to a file", NULL},
+    {"sinks.file.path", EW_OPT_STRING, "-", 1, 0, OFF(sinks.file.path), NULL, 0,
+     "file path; \"-\" = stdout", NULL},
+    {"sinks.retry_backoff_max", EW_OPT_DURATION, "30s", 10, 3600000,
+     OFF(sinks.retry_backoff_max_ms), NULL, 0, "cap of a sink's exponential retry backoff", NULL},
+
+    /* http: metrics, health, API, dashboard */
+    {"http.enabled", EW_OPT_BOOL, "true", NOLIM, OFF(http.enabled), NULL, EW_OPT_RESTART,
+     "serve /metrics, /healthz, /readyz, /api/* and the dashboard", NULL},
+    {"http.listen", EW_OPT_STRING, "127.0.0.1:9308", 1, 0, OFF(http.listen), NULL, EW_OPT_RESTART,
+     "address:port to listen on", NULL},
+    {"http.token", EW_OPT_STRING, "", 0, 0, OFF(http.token), NULL, EW_OPT_SECRET,
+     "bearer token required on every path but /healthz; \"\" = none", NULL},
+
     /* replay */
     {"replay.namespace", EW_OPT_STRING, "", 0, 0, OFF(replay.ns), NULL, 0,
      "Redis key namespace of a replay; \"\" = \"replay:<run id>:\"", NULL},
@@ -150,7 +314,7 @@ static const struct ew_option options[] = {
 };
 
 /* Sections that exist in the file layout before they have settings. */
-static const char *const empty_sections[] = {"sinks", "http", NULL};
+static const char *const empty_sections[] = {NULL};
 
 const struct ew_option *ew_config_options(size_t *n)
 {
@@ -975,48 +1139,69 @@ static void print_value(FILE *out, const struct ew_config *cfg, const struct ew_
     }
 }
 
+/* Number of '.'-separated components two group paths share ("a.b" and
+ * "a.c" share 1); len_a/len_b are the lengths of the group paths. */
+static int shared_components(const char *a, size_t la, const char *b, size_t lb)
+{
+    int n = 0;
+    size_t i = 0;
+    for (;; i++) {
+        int end_a = i == la || a[i] == '.', end_b = i == lb || b[i] == '.';
+        if (end_a || end_b) {
+            if (end_a && end_b && la && lb)
+                n++;
+            if (end_a != end_b || i == la || i == lb)
+                return n;
+            continue;
+        }
+        if (a[i] != b[i])
+            return n;
+    }
+}
+
+static int components(size_t len, const char *p)
+{
+    int n = len ? 1 : 0;
+    for (size_t i = 0; i < len; i++)
+        n += p[i] == '.';
+    return n;
+}
+
 void ew_config_print(const struct ew_config *cfg, FILE *out)
 {
     size_t n = sizeof options / sizeof options[0];
     fprintf(out, "# effective configuration (%s)\n", cfg->path ? cfg->path : "built-in defaults");
-    const char *open = NULL; /* section currently open */
+    const char *open = "";
     size_t openlen = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct ew_option *o = &options[i];
-        const char *dot = strrchr(o->path, '.');
-        size_t seclen = dot ? (size_t)(dot - o->path) : 0;
-        /* Sections here are one or two levels deep: reopen when they change. */
-        if (!open || seclen != openlen || strncmp(open, o->path, seclen) != 0) {
-            if (open) {
-                for (const char *p = open; p < open + openlen; p++)
-                    if (*p == '.')
-                        fputs("  };\n", out);
-                fputs("};\n", out);
-            }
-            open = o->path;
-            openlen = seclen;
-            int depth = 0;
-            const char *start = o->path;
-            for (const char *p = o->path; p <= o->path + seclen; p++) {
-                if (p == o->path + seclen || *p == '.') {
-                    fprintf(out, "%*s%.*s = {\n", depth * 2, "", (int)(p - start), start);
-                    depth++;
-                    start = p + 1;
-                }
-            }
+    for (size_t i = 0; i <= n; i++) {
+        const struct ew_option *o = i < n ? &options[i] : NULL;
+        const char *dot = o ? strrchr(o->path, '.') : NULL;
+        size_t glen = dot ? (size_t)(dot - o->path) : 0;
+        const char *group = o ? o->path : "";
+        int keep = o ? shared_components(open, openlen, group, glen) : 0;
+        int depth = components(openlen, open);
+        /* close the groups that end here, innermost first */
+        for (int d = depth; d > keep; d--)
+            fprintf(out, "%*s};\n", (d - 1) * 2, "");
+        if (!o)
+            break;
+        /* open the new ones, outermost first */
+        int c = 0;
+        size_t start = 0;
+        for (size_t j = 0; j <= glen; j++) {
+            if (j < glen && group[j] != '.')
+                continue;
+            if (c >= keep)
+                fprintf(out, "%*s%.*s = {\n", c * 2, "", (int)(j - start), group + start);
+            c++;
+            start = j + 1;
         }
-        int depth = 1;
-        for (const char *p = o->path; p < o->path + seclen; p++)
-            depth += *p == '.';
-        fprintf(out, "%*s%s = ", depth * 2, "", dot ? dot + 1 : o->path);
-        print_value(out, cfg, o, depth * 2);
+        open = group;
+        openlen = glen;
+        int ind = components(glen, group) * 2;
+        fprintf(out, "%*s%s = ", ind, "", dot ? dot + 1 : o->path);
+        print_value(out, cfg, o, ind);
         fputs(";\n", out);
-    }
-    if (open) {
-        for (const char *p = open; p < open + openlen; p++)
-            if (*p == '.')
-                fputs("  };\n", out);
-        fputs("};\n", out);
     }
 }
 

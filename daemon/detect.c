@@ -2,7 +2,11 @@
 #include "engwatch/detect.h"
 
 static const struct ew_detector *const registry[] = {
-    NULL, /* detectors are added here, one row each */
+    &ew_detect_burst,  /* comment_burst:       detect_burst.c */
+    &ew_detect_hollow, /* hollow_comments:     detect_hollow.c */
+    &ew_detect_growth, /* follower_spike:      detect_growth.c */
+    &ew_detect_engage, /* engagement_mismatch: detect_engage.c */
+    NULL,
 };
 
 const struct ew_detector *const *ew_detectors(size_t *n)

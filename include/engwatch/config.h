@@ -78,7 +78,56 @@ struct ew_config {
     struct {
         char *lexicon_dir; /* relative paths are relative to the config file's directory */
         int64_t short_max_chars;
-        /* detector parameters: see the detectors' option rows in config.c */
+        /* detector parameters: see the detectors' option rows in config.c and
+         * the design essays at the top of daemon/detect_*.c */
+        struct ew_burst_cfg {
+            int64_t window_ms;      /* short test window */
+            int64_t long_window_ms; /* long test window (sparser bursts) */
+            int64_t trailing_ms;    /* the post's own earlier rate, before the window */
+            int64_t min_comments;
+            int64_t min_commenters;
+            double min_ratio;         /* count / expected at least */
+            double surprise;          /* -log10 of the Poisson tail at least */
+            double comments_per_like; /* comments expected per like (upper organic) */
+            bool account_level;
+        } burst;
+        struct ew_hollow_cfg {
+            int64_t window_ms;
+            int64_t long_window_ms;
+            int64_t history_ms;
+            int64_t min_comments;
+            int64_t min_flagged;  /* hollow (or duplicate) comments in the window */
+            double min_excess;    /* ratio above the account's own usual ratio */
+            double prior_ratio;   /* hollow ratio assumed before the account has history */
+            double prior_dup_ratio;
+            double prior_weight;  /* comments' worth of the prior */
+            double surprise;
+        } hollow;
+        struct ew_growth_cfg {
+            int64_t window_ms;
+            int64_t history_ms;
+            int64_t min_follows;
+            double min_growth;       /* excess follows / followers in the window */
+            double daily_rate;       /* expected follows per day / followers, before history */
+            double follows_per_like; /* honest follows per like of the account (upper) */
+            double surprise;
+            double snapshot_min_growth;
+        } growth;
+        struct ew_engage_cfg {
+            int64_t maturity_ms;
+            int64_t min_followers;
+            int64_t small_max, medium_max, large_max; /* follower tiers */
+            double low_small, low_medium, low_large, low_huge;     /* engagement / followers */
+            double high_small, high_medium, high_large, high_huge; /* likes / followers */
+            int64_t likes_window_ms;
+            int64_t min_likes;
+            double companions_per_like;
+            double surprise;
+            int64_t rolling_interval_ms;
+            int64_t rolling_window_ms;
+            int64_t min_unfollows;
+            double attrition;
+        } engage;
     } detectors;
 
     struct {
@@ -89,6 +138,38 @@ struct ew_config {
         int64_t realert_after_ms;
         int64_t outbox_maxlen;
     } risk;
+
+    struct {
+        struct {
+            bool enabled;
+            char *brokers; /* "" = kafka.brokers */
+            char *topic;
+            struct ew_props properties;
+        } kafka;
+        struct {
+            bool enabled;
+            char *stream; /* under redis.prefix */
+            int64_t maxlen;
+        } redis;
+        struct {
+            bool enabled;
+            char *url;
+            char *token; /* bearer token, "" = none */
+            int64_t timeout_ms;
+            int64_t max_retries;
+        } webhook;
+        struct {
+            bool enabled;
+            char *path; /* "-" = stdout */
+        } file;
+        int64_t retry_backoff_max_ms;
+    } sinks;
+
+    struct {
+        bool enabled;
+        char *listen; /* host:port */
+        char *token;  /* bearer token for every path but /healthz; "" = none */
+    } http;
 
     struct {
         char *ns; /* Redis namespace of a replay; "" = "replay:<run id>:" */

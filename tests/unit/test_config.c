@@ -304,9 +304,13 @@ static void test_shipped_conf_matches_table(void **state)
     size_t nopt;
     const struct ew_option *o = ew_config_options(&nopt);
     for (size_t i = 0; i < nopt; i++) {
+        /* the leaf at the indentation of its nesting depth */
         char want[128];
         const char *leaf = strrchr(o[i].path, '.') + 1;
-        snprintf(want, sizeof want, "\n  %s = ", leaf);
+        int depth = 0;
+        for (const char *c = o[i].path; *c; c++)
+            depth += *c == '.';
+        snprintf(want, sizeof want, "\n%*s%s = ", depth * 2, "", leaf);
         if (!strstr(text, want))
             fail_msg("conf/engwatchd.conf does not document %s", o[i].path);
         assert_non_null(o[i].doc);
