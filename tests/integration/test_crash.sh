@@ -22,7 +22,7 @@ run_daemon() { # name group prefix
         --set kafka.properties.heartbeat.interval.ms=1000 \
         --set kafka.properties.partition.assignment.strategy=range \
         --set redis.retry_max_backoff=500ms --set redis.command_timeout=2s \
-        --set batch.max_events=1000 --set batch.max_wait=50ms
+        --set batch.max_events=1000 --set batch.max_wait=50ms --set http.enabled=false
 }
 applied() { $CHECK applied --port "$REDIS_PORT" --prefix "$1"; }
 

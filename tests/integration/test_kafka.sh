@@ -23,7 +23,7 @@ run_daemon() { # name group [--set ...]
         --set kafka.properties.session.timeout.ms=6000 \
         --set kafka.properties.heartbeat.interval.ms=1000 \
         --set kafka.properties.partition.assignment.strategy=range \
-        --set batch.max_events=500 --set log.level=info "$@"
+        --set batch.max_events=500 --set log.level=info --set http.enabled=false "$@"
 }
 applied() { $CHECK applied --port "$REDIS_PORT" --prefix "${1:-ew:}"; }
 

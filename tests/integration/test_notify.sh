@@ -30,7 +30,7 @@ sed -i 's/^\(  weight_[a-z_]*\) = [0-9.]*;/\1 = 0.0;/' "$T/engwatchd.conf"
 NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=1000000 \
 spawn daemon "$ENGWATCHD" -c "$T/engwatchd.conf" --set kafka.brokers="$BROKERS" \
     --set redis.port="$REDIS_PORT" --set kafka.properties.session.timeout.ms=6000 \
-    --set kafka.properties.heartbeat.interval.ms=1000
+    --set kafka.properties.heartbeat.interval.ms=1000 --set http.enabled=false
 D=$SPAWNED
 check "READY=1 arrives once partitions are assigned" wait_until 30 "grep -q '^READY=1' $T/notify.txt"
 check "READY=1 came after the assignment was logged" grep -q "assigned 2 partitions" "$T/daemon.log"

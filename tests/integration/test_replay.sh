@@ -51,7 +51,7 @@ for l in open('$T/dump.jsonl'):
     sys.stdout.write(json.loads(l)['account'] + '\t' + l)" >"$T/keyed.txt"
 kcat -P -b "$BROKERS" -t events -K $'\t' -l "$T/keyed.txt"
 spawn live "$ENGWATCHD" -c conf/engwatchd.conf --set kafka.brokers="$BROKERS" \
-    --set redis.port="$REDIS_PORT" --set redis.prefix=live: \
+    --set redis.port="$REDIS_PORT" --set redis.prefix=live: --set http.enabled=false \
     --set kafka.properties.session.timeout.ms=6000 --set kafka.properties.heartbeat.interval.ms=1000
 LIVE=$SPAWNED
 check "the live daemon applies every event" \
