@@ -63,6 +63,7 @@ struct pipeline {
     struct ew_config *owned_cfg; /* a reloaded configuration this pipeline owns */
     int64_t status_t0;
     uint64_t status_events0;
+    int64_t last_ping; /* idle liveness check of Redis */
 
     /* replay: the dump being read and the line range of the batch */
     int replay;
@@ -333,8 +334,6 @@ static void publish(struct pipeline *p)
     struct ew_metrics_hub *h = p->hub;
     if (!h)
         return;
-    const struct ew_store_stats *st = ew_store_stats(p->store);
-    ew_hist_observe(&p->rtt_ms, st->last_rtt_ms);
     pthread_mutex_lock(&h->lock);
     h->m = p->m;
     memcpy(h->alerts, p->alerts, sizeof h->alerts);
@@ -426,6 +425,7 @@ static int flush_batch(struct pipeline *p)
             EW_LOG(EW_DEBUG, "pipeline", "batch applied in %" PRId64 " ms",
                    now_ms() - t0);
             ew_hist_observe(&p->batch_ms, (double)(now_ms() - t0));
+            ew_hist_observe(&p->rtt_ms, ew_store_stats(p->store)->last_rtt_ms);
             publish(p);
             break;
         }
@@ -685,8 +685,19 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
         ew_notify_watchdog(&p->notify, now);
         if (now - p->status_t0 >= 10000)
             report_status(p, now);
-        if (!msg && !p->batch_msgs)
-            publish(p); /* idle: keep lags and readiness fresh */
+        if (!msg && !p->batch_msgs) {
+            /* Idle: a once-a-second PING notices a Redis outage that no
+             * batch would (readiness, metrics), then keep lags fresh. */
+            if (now - p->last_ping >= 1000) {
+                p->last_ping = now;
+                redisReply **rep;
+                ew_cmdbuf_reset(p->reads);
+                ew_cmd_begin(p->reads, "PING");
+                if (ew_store_ensure(p->store) == 0)
+                    ew_store_read(p->store, p->reads, &rep);
+            }
+            publish(p);
+        }
         if (ctl->reload && *ctl->reload) {
             *ctl->reload = 0;
             reload(p);
