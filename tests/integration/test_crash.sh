@@ -57,8 +57,12 @@ check "after the last restart every message is applied" wait_until 180 "[ \"\$(a
 check "the reference run applied every message" wait_until 180 "[ \"\$(applied ref:)\" -eq $N ]"
 stop_pid "$FINAL"
 stop_pid "$REF"
-$CHECK dump --port "$REDIS_PORT" --prefix ref: >"$T/ref.dump"
-$CHECK dump --port "$REDIS_PORT" --prefix crash: >"$T/crash.dump"
+# The engine's state; the Redis sink's copy of the latest alert per account is
+# left out: its evidence samples are the comments of the alert's micro-batch,
+# so their number depends on where batches were cut (everything else is equal).
+core() { $CHECK dump --port "$REDIS_PORT" --prefix "$1" | grep -v '^alert:{'; }
+core ref: >"$T/ref.dump"
+core crash: >"$T/crash.dump"
 diag "$(wc -l <"$T/ref.dump") logical entries"
 check "state after 5 crashes equals the uninterrupted run (counts, buckets, positions)" \
     cmp -s "$T/ref.dump" "$T/crash.dump"
@@ -84,7 +88,7 @@ check "after Redis returns the daemon applies every message" \
 check "it logged the recovery and resumed its input" grep -q "resuming input" "$T/out.log"
 check "totals after the outage equal the input (nothing lost or doubled)" \
     $CHECK verify --port "$REDIS_PORT" --prefix out: --expected "$T/ev.json"
-$CHECK dump --port "$REDIS_PORT" --prefix out: >"$T/out.dump"
+core out: >"$T/out.dump"
 check "and the state equals the uninterrupted run" cmp -s "$T/ref.dump" "$T/out.dump"
 stop_pid "$OUT"; rc=$?
 check "the daemon still exits 0 on SIGTERM" [ "$rc" -eq 0 ]
