@@ -13,6 +13,9 @@
       events print the same text.
   ewcheck.py applied --port P --prefix PFX
       Print the number of messages applied (sum of positions + 1).
+  ewcheck.py burst ACCOUNT POST T0
+      A bot comment burst as keyed lines: the post's post event 6 h before T0 (ms),
+      then 60 identical praises from 60 actors within 42 s.
 """
 import argparse
 import json
@@ -183,6 +186,18 @@ def applied(a):
     return 0
 
 
+def burst(a):
+    acct, post, t0 = a.account, a.post, a.t0
+    print(acct + "\t" + json.dumps({"id": post + "-p", "type": "post", "ts": t0 - 6 * 3600000,
+                                    "account": acct, "post": post}))
+    for i in range(60):
+        print(acct + "\t" + json.dumps({"id": "%s-%d" % (post, i), "type": "comment",
+                                        "ts": t0 + i * 700, "account": acct,
+                                        "actor": "bot%s%03d" % (post, i), "post": post,
+                                        "text": "好看好看"}, ensure_ascii=False))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -200,8 +215,13 @@ def main():
         s.add_argument("--prefix", default="ew:")
         if name == "verify":
             s.add_argument("--expected", required=True)
+    b = sub.add_parser("burst")
+    b.add_argument("account")
+    b.add_argument("post")
+    b.add_argument("t0", type=int)
     a = p.parse_args()
-    return {"gen": gen, "verify": verify, "dump": dump, "applied": applied}[a.cmd](a) or 0
+    return {"gen": gen, "verify": verify, "dump": dump, "applied": applied,
+            "burst": burst}[a.cmd](a) or 0
 
 
 if __name__ == "__main__":

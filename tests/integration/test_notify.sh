@@ -38,18 +38,7 @@ check "WATCHDOG=1 arrives from the loop" wait_until 10 "grep -q '^WATCHDOG=1' $T
 check "STATUS= reports events/s and lag" wait_until 20 "grep -q '^STATUS=.*events/s, lag' $T/notify.txt"
 
 # A bot burst: 40 accounts comment the same praise on one post within a minute.
-burst() { # account post t0
-    python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
-acct, post, t0 = sys.argv[1], sys.argv[2], int(sys.argv[3])
-print(acct + "\t" + json.dumps({"id": post + "-p", "type": "post", "ts": t0 - 6 * 3600000,
-                                "account": acct, "post": post}))
-for i in range(60):
-    print(acct + "\t" + json.dumps({"id": "%s-%d" % (post, i), "type": "comment", "ts": t0 + i * 700,
-          "account": acct, "actor": "bot%s%03d" % (post, i), "post": post, "text": "好看好看"},
-          ensure_ascii=False))
-PY
-}
+burst() { $CHECK burst "$@"; } # a post, then 60 identical praises within a minute
 burst acctA pA 1767600000000 >"$T/b1.txt"
 kcat -P -b "$BROKERS" -t events -K $'\t' -l "$T/b1.txt"
 check "the first burst is applied" wait_until 30 "[ \"\$($CHECK applied --port $REDIS_PORT)\" -ge 61 ]"
