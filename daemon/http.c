@@ -506,6 +506,10 @@ static void render_metrics(struct sbuf *b, const struct ew_metrics_hub *s)
     m_hist(b, "engwatch_batch_events", "Events per micro-batch.", &s->batch_size);
     m_hist(b, "engwatch_redis_roundtrip_ms", "Redis round trip of the pipeline, in milliseconds.",
            &s->redis_rtt_ms);
+    m_hist(b, "engwatch_apply_delay_ms",
+           "Delay from an event's Kafka message timestamp (produce time) to its batch applied in "
+           "Redis, in milliseconds.",
+           &s->apply_delay_ms);
     m_gauge(b, "engwatch_redis_up", "1 when the pipeline's Redis connection is up.",
             s->redis_up ? 1 : 0);
     m_gauge(b, "engwatch_kafka_assigned_partitions", "Kafka partitions assigned to this member.",
