@@ -546,6 +546,19 @@ struct ew_view {
 static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
                           size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm);
 
+/* The expiry of an account's fingerprint hash of one hour: the hour it
+ * counts and the next one read it, plus the allowed lateness. */
+static int fp_expire(const struct ew_window *w, struct ew_cmdbuf *ops, const char *key,
+                     const char *hour)
+{
+    char pkey[1300];
+    snprintf(pkey, sizeof pkey, "%s:fp:%s", key, hour);
+    return ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, pkey) < 0 ||
+                   ew_cmd_int(ops, 2 * FP_BUCKET_MS + w->lateness_ms) < 0
+               ? -1
+               : 0;
+}
+
 /* Run every detector at one counted event and turn their signals into risk
  * and alerts.  rs is the account's risk state (loaded on first use). */
 static int detect_at(struct ew_window *w, const char *acct, size_t alen, const struct acct *a,
@@ -877,14 +890,8 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             if (strcmp(hour, cur_h) != 0) {
                 char fkey[1300];
                 snprintf(fkey, sizeof fkey, "%s:fp:%s", key, hour);
-                if (cur_h[0]) {
-                    /* expiry of the previous hour's key */
-                    char pkey[1300];
-                    snprintf(pkey, sizeof pkey, "%s:fp:%s", key, cur_h);
-                    if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, pkey) < 0 ||
-                        ew_cmd_int(ops, 2 * FP_BUCKET_MS + w->lateness_ms) < 0)
-                        return -1;
-                }
+                if (cur_h[0] && fp_expire(w, ops, key, cur_h) < 0)
+                    return -1; /* the previous hour's key is complete */
                 if (ew_cmd_begin(ops, "HSET") < 0 || ew_cmd_str(ops, fkey) < 0)
                     return -1;
                 snprintf(cur_h, sizeof cur_h, "%s", hour);
@@ -892,13 +899,8 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             if (ew_cmd_str(ops, colon + 1) < 0 || ew_cmd_int(ops, *v) < 0)
                 return -1;
         }
-        if (cur_h[0]) {
-            char pkey[1300];
-            snprintf(pkey, sizeof pkey, "%s:fp:%s", key, cur_h);
-            if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, pkey) < 0 ||
-                ew_cmd_int(ops, 2 * FP_BUCKET_MS + w->lateness_ms) < 0)
-                return -1;
-        }
+        if (cur_h[0] && fp_expire(w, ops, key, cur_h) < 0)
+            return -1;
     }
     return 0;
 }

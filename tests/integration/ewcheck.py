@@ -39,21 +39,24 @@ BAD = {
 }
 
 
-def gen(a):
-    rnd = random.Random(a.seed)
-    # Zipf-like account sizes with an offset: skewed, yet the heaviest account
-    # stays near 2.5% of the events, because the dev broker keeps only ~5 MiB
-    # per partition and one account's events all go to one partition.
-    weights = [1.0 / (i + 10) for i in range(a.accounts)]
-    expected = {}
-    lines = []
-    t = a.start
-    for i in range(a.n):
-        acct = "acct%03d" % rnd.choices(range(a.accounts), weights)[0]
+def valid_events(n, seed, accounts, start, expected, tag=""):
+    """n events as (key, json bytes); expected totals are added to expected."""
+    rnd = random.Random(seed)
+    weights = [1.0 / (i + 10) for i in range(accounts)]
+    cum, s = [], 0.0
+    for w in weights:
+        s += w
+        cum.append(s)
+    accts = rnd.choices(range(accounts), cum_weights=cum, k=n)
+    types = rnd.choices(["like", "comment", "share", "follow", "unfollow", "post", "profile"],
+                        [60, 15, 4, 10, 3, 2, 6], k=n)
+    t = start
+    out = []
+    for i in range(n):
+        acct = "%sacct%03d" % (tag, accts[i])
+        typ = types[i]
         t += rnd.randint(0, 40)
-        typ = rnd.choices(["like", "comment", "share", "follow", "unfollow", "post", "profile"],
-                          [60, 15, 4, 10, 3, 2, 6])[0]
-        e = {"id": "%s-%d" % (a.seed, i), "type": typ, "ts": t, "account": acct}
+        e = {"id": "%s%s-%d" % (tag, seed, i), "type": typ, "ts": t, "account": acct}
         if typ in ("comment", "like", "share", "follow", "unfollow"):
             e["actor"] = "u%05d" % rnd.randint(0, 20000)
         if typ in ("comment", "like", "share", "post"):
@@ -65,7 +68,14 @@ def gen(a):
         ex = expected.setdefault(acct, {})
         if typ in LETTER:
             ex[LETTER[typ]] = ex.get(LETTER[typ], 0) + 1
-        lines.append("%s\t%s" % (acct, json.dumps(e, ensure_ascii=False)))
+        out.append((acct.encode(), json.dumps(e, ensure_ascii=False).encode()))
+    return out
+
+
+def gen(a):
+    expected = {}
+    lines = ["%s\t%s" % (k.decode(), v.decode())
+             for k, v in valid_events(a.n, a.seed, a.accounts, a.start, expected)]
     bad = {}
     if a.bad:
         for reason, raw in BAD.items():

@@ -30,42 +30,9 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ewcheck import BAD, LETTER, TEXTS, Redis  # noqa: E402
+from ewcheck import BAD, Redis, valid_events  # noqa: E402
 
 KB = 1024
-
-
-def valid_events(n, seed, accounts, start, expected, tag=""):
-    """n events as (key, json bytes); expected totals are added to expected."""
-    rnd = random.Random(seed)
-    weights = [1.0 / (i + 10) for i in range(accounts)]
-    cum, s = [], 0.0
-    for w in weights:
-        s += w
-        cum.append(s)
-    accts = rnd.choices(range(accounts), cum_weights=cum, k=n)
-    types = rnd.choices(["like", "comment", "share", "follow", "unfollow", "post", "profile"],
-                        [60, 15, 4, 10, 3, 2, 6], k=n)
-    t = start
-    out = []
-    for i in range(n):
-        acct = "%sacct%03d" % (tag, accts[i])
-        typ = types[i]
-        t += rnd.randint(0, 40)
-        e = {"id": "%s%s-%d" % (tag, seed, i), "type": typ, "ts": t, "account": acct}
-        if typ in ("comment", "like", "share", "follow", "unfollow"):
-            e["actor"] = "u%05d" % rnd.randint(0, 20000)
-        if typ in ("comment", "like", "share", "post"):
-            e["post"] = "%s-p%d" % (acct, rnd.randint(0, 5))
-        if typ == "comment":
-            e["text"] = rnd.choice(TEXTS)
-        if typ == "profile":
-            e["followers"] = rnd.randint(100, 100000)
-        ex = expected.setdefault(acct, {})
-        if typ in LETTER:
-            ex[LETTER[typ]] = ex.get(LETTER[typ], 0) + 1
-        out.append((acct.encode(), json.dumps(e, ensure_ascii=False).encode()))
-    return out
 
 
 def write(a, lines, accounts, bad):
