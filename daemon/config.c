@@ -96,6 +96,9 @@ static const struct ew_option options[] = {
     {"windows.new_actor_age", EW_OPT_DURATION, "30d", 0, 3650LL * 86400000,
      OFF(windows.new_actor_age_ms), NULL, 0,
      "a follow counts as from a new actor when actor_created is this recent", NULL},
+    {"windows.state_cache", EW_OPT_SIZE, "48MiB", 0, 17179869184.0, OFF(windows.state_cache_bytes),
+     NULL, EW_OPT_RESTART, "memory for the parsed state of recently active accounts (0: none)",
+     NULL},
 
     /* detectors */
     {"detectors.lexicon_dir", EW_OPT_STRING, "lexicon", 1, 0, OFF(detectors.lexicon_dir), NULL, 0,

@@ -496,6 +496,12 @@ static void render_metrics(struct sbuf *b, const struct ew_metrics_hub *s)
     m_counter(b, "engwatch_late_events_total",
               "Events later than windows.allowed_lateness, counted and dropped.", m->late_dropped);
     m_counter(b, "engwatch_batches_total", "Micro-batches applied to Redis.", m->batches);
+    m_counter(b, "engwatch_state_cache_hits_total",
+              "Account folds that used the state cache instead of reading Redis.", m->cache_hits);
+    m_counter(b, "engwatch_state_cache_misses_total",
+              "Account folds that read the account's state from Redis.", m->cache_misses);
+    m_gauge(b, "engwatch_state_cache_bytes", "Memory held by the state cache.",
+            (int64_t)m->cache_bytes);
     m_counter(b, "engwatch_kafka_commits_total", "Kafka offset commits.", m->commits);
     m_counter(b, "engwatch_kafka_commit_errors_total", "Kafka offset commits that failed.",
               m->commit_errors);

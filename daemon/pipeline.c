@@ -149,6 +149,7 @@ static int seek_names(struct pipeline *p, const char *const *names, size_t n)
 static int hook_assign(void *ctx, struct ew_tp *parts, size_t n)
 {
     struct pipeline *p = ctx;
+    ew_window_invalidate(p->win); /* the previous owner may have written these accounts */
     if (ew_store_ensure(p->store) < 0)
         return -1; /* assigned paused; resolved in the main loop once Redis is back */
     char **names = make_names(parts, n);
@@ -194,8 +195,10 @@ static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost
     struct pipeline *p = ctx;
     (void)parts;
     (void)n;
-    if (p->batch_msgs == 0)
+    if (p->batch_msgs == 0) {
+        ew_window_invalidate(p->win);
         return;
+    }
     /* Finish the in-flight batch while we still own its partitions; when
      * that is impossible (lost assignment, Redis down, or we are inside a
      * flush already) drop it: the next owner starts from the positions in
@@ -210,6 +213,7 @@ static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost
                p->batch_msgs);
         drop_batch(p);
     }
+    ew_window_invalidate(p->win);
 }
 
 /* ---- one message ---------------------------------------------------------------- */
@@ -335,6 +339,11 @@ static void publish(struct pipeline *p)
     if (!h)
         return;
     pthread_mutex_lock(&h->lock);
+    struct ew_window_cache_stats cs;
+    ew_window_cache_stats(p->win, &cs);
+    p->m.cache_hits = cs.hits;
+    p->m.cache_misses = cs.misses;
+    p->m.cache_bytes = cs.bytes;
     h->m = p->m;
     memcpy(h->alerts, p->alerts, sizeof h->alerts);
     h->batch_ms = p->batch_ms;
@@ -401,6 +410,8 @@ static int flush_batch(struct pipeline *p)
             npos = 1;
         }
         enum ew_apply_result r = ew_store_apply(p->store, p->pos, npos, p->ops);
+        if (r != EW_APPLY_OK)
+            ew_window_invalidate(p->win); /* the cache holds this fold, Redis may not */
         if (r == EW_APPLY_OK || r == EW_APPLY_DUPLICATE) {
             p->m.late_dropped += ew_window_late(p->win);
             p->m.batches++;
@@ -779,6 +790,11 @@ static void summary(struct pipeline *p, uint64_t lines, double secs, const char 
                 ew_signal_name((enum ew_signal_kind)k), sum, p->alerts[k][EW_LEVEL_INFO],
                 p->alerts[k][EW_LEVEL_WARNING], p->alerts[k][EW_LEVEL_CRITICAL]);
     }
+    struct ew_window_cache_stats cs;
+    ew_window_cache_stats(p->win, &cs);
+    fprintf(stderr, "  state cache      %" PRIu64 " account folds from the cache, %" PRIu64
+                    " read from Redis, %" PRIu64 " evicted (now %zu accounts, %.1f MiB)\n",
+            cs.hits, cs.misses, cs.evictions, cs.entries, (double)cs.bytes / 1048576.0);
     fprintf(stderr, "  elapsed          %.2f s\n", secs);
     fprintf(stderr, "  rate             %.0f events/s\n", secs > 0 ? (double)lines / secs : 0.0);
     fprintf(stderr, "  state            %s %s\n", kept ? "kept in namespace" : "removed:", ns);

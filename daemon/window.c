@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', 'n', 'u', 'p'};
 
@@ -54,6 +55,19 @@ struct acct {
     uint32_t ncomments;
     uint32_t hours_off;   /* the fingerprint hours its comments need: w->hours[off..off+n) */
     uint32_t nhours;
+    uint8_t cached;       /* its state is in the cache: no HGETALL */
+};
+
+/* The state cache: an account's hash as the last successful fold left it,
+ * serialised compactly (per field: varint key length, key, varint count of
+ * values, zigzag varint values; about a fifth of the parsed map's size).
+ * blob == NULL: evicted (the key stays in the cache map until it is
+ * compacted). */
+struct cent {
+    unsigned char *blob;
+    size_t len;
+    uint64_t used;    /* batch number of the last use */
+    int64_t stamp_s;  /* monotonic seconds of the last fold */
 };
 
 struct ew_window {
@@ -70,8 +84,17 @@ struct ew_window {
     char *arena;
     size_t alen, acap;
 
+    /* state cache (see struct cent) */
+    struct ew_hmap *cache; /* account -> struct cent */
+    size_t cache_bytes, cache_budget, cache_live;
+    uint64_t batch_no;
+    int64_t cache_ttl_s;   /* an entry older than this may have expired in Redis */
+    struct ew_window_cache_stats cstats;
+    unsigned char *sbuf;   /* serialisation scratch */
+    size_t scap;
+
     /* fold scratch, cleared per account */
-    struct ew_hmap *snap;  /* field -> struct val as read */
+    struct ew_hmap *snap;  /* field -> struct val as read (the account being folded) */
     struct ew_hmap *vals;  /* field -> struct val as it will be written (touched fields only) */
     struct ew_hmap *fps;   /* "H:fp" -> int64 count (read + batch) */
     struct ew_hmap *seen;  /* PFADD members per bucket; marks of fingerprint hours read/written */
@@ -123,11 +146,17 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->new_actor_age_ms = cfg->windows.new_actor_age_ms;
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
+    w->cache = ew_hmap_new(sizeof(struct cent));
     w->snap = ew_hmap_new(sizeof(struct val));
+    w->cache_budget = (size_t)cfg->windows.state_cache_bytes;
+    {
+        const struct ew_resolution *c = &w->res[w->nres - 1];
+        w->cache_ttl_s = (c->retention_ms + c->bucket_ms + w->lateness_ms) / 2000;
+    }
     w->vals = ew_hmap_new(sizeof(struct val));
     w->fps = ew_hmap_new(sizeof(int64_t));
     w->seen = ew_hmap_new(1);
-    if (!w->prefix || !w->accts || !w->snap || !w->vals || !w->fps || !w->seen)
+    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen)
         goto fail;
     w->prefix_len = strlen(prefix);
     *out = w;
@@ -141,8 +170,11 @@ void ew_window_free(struct ew_window *w)
 {
     if (!w)
         return;
-    ew_hmap_free(w->accts);
+    ew_window_invalidate(w);
+    ew_hmap_free(w->cache);
+    free(w->sbuf);
     ew_hmap_free(w->snap);
+    ew_hmap_free(w->accts);
     ew_hmap_free(w->vals);
     ew_hmap_free(w->fps);
     ew_hmap_free(w->seen);
@@ -155,6 +187,95 @@ void ew_window_free(struct ew_window *w)
     free(w->arena);
     free(w->prefix);
     free(w);
+}
+
+/* ---- the state cache ------------------------------------------------------------- */
+
+void ew_window_invalidate(struct ew_window *w)
+{
+    if (!w->cache)
+        return;
+    size_t n = ew_hmap_count(w->cache);
+    for (size_t i = 0; i < n; i++) {
+        struct cent *c = ew_hmap_at(w->cache, i, NULL, NULL);
+        free(c->blob);
+        c->blob = NULL;
+    }
+    ew_hmap_clear(w->cache);
+    w->cache_bytes = 0;
+    w->cache_live = 0;
+    w->cstats.bytes = 0;
+    w->cstats.entries = 0;
+}
+
+void ew_window_cache_stats(const struct ew_window *w, struct ew_window_cache_stats *out)
+{
+    *out = w->cstats;
+}
+
+static int cmp_used(const void *a, const void *b)
+{
+    uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
+    return x < y ? -1 : x > y;
+}
+
+/* Over budget: drop the least recently used entries down to 3/4 of it; and
+ * rebuild the cache map once it holds more evicted keys than live ones. */
+static int cache_trim(struct ew_window *w)
+{
+    size_t n = ew_hmap_count(w->cache);
+    if (w->cache_bytes > w->cache_budget) {
+        uint64_t(*order)[2] = malloc(n * sizeof *order);
+        if (!order)
+            return -1;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct cent *c = ew_hmap_at(w->cache, i, NULL, NULL);
+            if (c->blob) {
+                order[k][0] = c->used;
+                order[k++][1] = i;
+            }
+        }
+        qsort(order, k, sizeof *order, cmp_used);
+        for (size_t j = 0; j < k && w->cache_bytes > w->cache_budget / 4 * 3; j++) {
+            struct cent *c = ew_hmap_at(w->cache, (size_t)order[j][1], NULL, NULL);
+            w->cache_bytes -= c->len;
+            w->cache_live--;
+            free(c->blob);
+            c->blob = NULL;
+            w->cstats.evictions++;
+        }
+        free(order);
+    }
+    if (n > 1024 && n - w->cache_live > w->cache_live) {
+        struct ew_hmap *m = ew_hmap_new(sizeof(struct cent));
+        if (!m)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            const char *k;
+            size_t kl;
+            struct cent *c = ew_hmap_at(w->cache, i, &k, &kl), *d;
+            if (!c->blob)
+                continue;
+            if (!(d = ew_hmap_upsert(m, k, kl, NULL))) {
+                ew_hmap_free(m);
+                return -1;
+            }
+            *d = *c;
+        }
+        ew_hmap_free(w->cache);
+        w->cache = m;
+    }
+    w->cstats.bytes = w->cache_bytes;
+    w->cstats.entries = w->cache_live;
+    return 0;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec;
 }
 
 void ew_window_reset(struct ew_window *w)
@@ -341,14 +462,18 @@ int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
 {
     char key[1200];
     size_t n = ew_hmap_count(w->accts);
+    int64_t now = mono_s();
     w->nhours = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name;
         size_t nlen;
         struct acct *a = ew_hmap_at(w->accts, i, &name, &nlen);
         key_acct(w, key, sizeof key, name, nlen);
-        if (ew_cmd_begin(reads, "HGETALL") < 0 || ew_cmd_str(reads, key) < 0 ||
-            collect_hours(w, a) < 0)
+        const struct cent *c = ew_hmap_get(w->cache, name, nlen);
+        a->cached = c && c->blob && now - c->stamp_s < w->cache_ttl_s;
+        if (!a->cached && (ew_cmd_begin(reads, "HGETALL") < 0 || ew_cmd_str(reads, key) < 0))
+            return -1;
+        if (collect_hours(w, a) < 0)
             return -1;
         for (uint32_t h = 0; h < a->nhours; h++) {
             char fkey[1300], hex[17];
@@ -647,10 +772,158 @@ static size_t format_counts(const struct val *v, char *buf, size_t len)
     return n < len ? n : len - 1;
 }
 
+/* Is field fk of the snapshot (sv: its value there, NULL when it is only in
+ * vals) deleted at watermark wm: a bucket past its retention, or a post's
+ * publication time that left the coarsest retention without a new one. */
+static int dropped(const struct ew_window *w, const char *fk, const struct val *sv, int64_t wm)
+{
+    const struct ew_resolution *coarse = &w->res[w->nres - 1];
+    if (sv && strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
+        !ew_hmap_get(w->vals, fk, strlen(fk)))
+        return 1;
+    return stale(w, fk, wm);
+}
+
+/* ---- the cache's serialised form ---- */
+
+static int sbuf_reserve(struct ew_window *w, size_t len, size_t more)
+{
+    if (len + more <= w->scap)
+        return 0;
+    size_t cap = w->scap ? w->scap * 2 : 65536;
+    while (cap < len + more)
+        cap *= 2;
+    unsigned char *b = realloc(w->sbuf, cap);
+    if (!b)
+        return -1;
+    w->sbuf = b;
+    w->scap = cap;
+    return 0;
+}
+
+static size_t put_varint(unsigned char *p, uint64_t u)
+{
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (unsigned char)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (unsigned char)u;
+    return n;
+}
+
+static uint64_t get_varint(const unsigned char **p, const unsigned char *end)
+{
+    uint64_t u = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        u |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    return u;
+}
+
+/* Append one field to w->sbuf at *len. */
+static int put_field(struct ew_window *w, size_t *len, const char *k, size_t kl,
+                     const struct val *v)
+{
+    int nv = 1;
+    if (kl && is_bucket_field(k))
+        for (int m = 0; m < EW_M__COUNT; m++)
+            if (v->v[m])
+                nv = m + 1;
+    if (sbuf_reserve(w, *len, kl + 10 + 1 + (size_t)nv * 10) < 0)
+        return -1;
+    unsigned char *p = w->sbuf + *len;
+    p += put_varint(p, kl);
+    memcpy(p, k, kl);
+    p += kl;
+    *p++ = (unsigned char)nv;
+    for (int m = 0; m < nv; m++) {
+        int64_t x = v->v[m];
+        p += put_varint(p, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63));
+    }
+    *len = (size_t)(p - w->sbuf);
+    return 0;
+}
+
+/* A cached blob into w->snap. */
+static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
+{
+    const unsigned char *end = p + len;
+    ew_hmap_clear(w->snap);
+    while (p < end) {
+        size_t kl = (size_t)get_varint(&p, end);
+        if (kl > (size_t)(end - p) || end - p < (ptrdiff_t)(kl + 1))
+            return -1;
+        struct val *slot = ew_hmap_upsert(w->snap, (const char *)p, kl, NULL);
+        if (!slot)
+            return -1;
+        p += kl;
+        int nv = *p++;
+        for (int m = 0; m < nv && m < EW_M__COUNT; m++) {
+            uint64_t u = get_varint(&p, end);
+            slot->v[m] = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+        }
+    }
+    return 0;
+}
+
+/* The account's state after the fold, serialised into its cache entry: the
+ * snapshot with the values written over it, less the fields deleted. */
+static int cache_store(struct ew_window *w, struct cent *ce, int64_t wm, int64_t now)
+{
+    size_t ns = ew_hmap_count(w->snap), nv = ew_hmap_count(w->vals), len = 0;
+    for (size_t i = 0; i < ns; i++) {
+        const char *fk;
+        size_t fkl;
+        const struct val *sv = ew_hmap_at(w->snap, i, &fk, &fkl), *over;
+        if (dropped(w, fk, sv, wm))
+            continue;
+        over = ew_hmap_get(w->vals, fk, fkl);
+        if (put_field(w, &len, fk, fkl, over ? over : sv) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        const char *fk;
+        size_t fkl;
+        const struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
+        if (ew_hmap_get(w->snap, fk, fkl) || stale(w, fk, wm))
+            continue;
+        if (put_field(w, &len, fk, fkl, v) < 0)
+            return -1;
+    }
+    unsigned char *b = realloc(ce->blob, len ? len : 1);
+    if (!b)
+        return -1;
+    memcpy(b, w->sbuf, len);
+    ce->blob = b;
+    ce->len = len;
+    ce->used = w->batch_no;
+    ce->stamp_s = now;
+    w->cache_bytes += len;
+    w->cache_live++;
+    return 0;
+}
+
+static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, struct ew_cmdbuf *ops);
+
 int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
                    struct ew_cmdbuf *ops)
 {
+    w->batch_no++;
+    if (fold(w, replies, nreplies, ops) < 0 || cache_trim(w) < 0) {
+        ew_window_invalidate(w); /* partly folded: the cache no longer matches Redis */
+        return -1;
+    }
+    return 0;
+}
+
+static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, struct ew_cmdbuf *ops)
+{
     char key[1200], f[1400], hex[17];
+    int64_t now = mono_s();
     size_t ri = 0;
     size_t n = ew_hmap_count(w->accts);
     const struct ew_resolution *coarse = &w->res[w->nres - 1];
@@ -664,9 +937,21 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         size_t nlen;
         struct acct *a = ew_hmap_at(w->accts, ai, &name, &nlen);
         key_acct(w, key, sizeof key, name, nlen);
-        if (ri >= nreplies || read_snapshot(w, replies[ri++]) < 0) {
-            EW_LOG(EW_ERROR, "window", "unexpected reply reading %s", key);
+        struct cent *ce = NULL;
+        if (w->cache_budget && !(ce = ew_hmap_upsert(w->cache, name, nlen, NULL)))
             return -1;
+        if (a->cached) {
+            if (!ce || !ce->blob || load_blob(w, ce->blob, ce->len) < 0) {
+                EW_LOG(EW_ERROR, "window", "state cache entry of %s unusable", key);
+                return -1;
+            }
+            w->cstats.hits++;
+        } else {
+            w->cstats.misses++;
+            if (ri >= nreplies || read_snapshot(w, replies[ri++]) < 0) {
+                EW_LOG(EW_ERROR, "window", "unexpected reply reading %s", key);
+                return -1;
+            }
         }
         ew_hmap_clear(w->vals);
         ew_hmap_clear(w->fps);
@@ -803,8 +1088,11 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
             if (rc || (w->ndet && detect_at(w, name, nlen, a, e, wm, &rs, &rs_loaded) < 0))
                 return -1;
         }
-        if (!have_wm)
-            continue; /* every event was late */
+        if (!have_wm) { /* every event was late: nothing changes */
+            if (ce && ce->blob)
+                ce->used = w->batch_no;
+            continue;
+        }
         if (rs_loaded && ew_risk_store(&rs, risk_set, w) < 0)
             return -1;
         /* the account's alerts go to the outbox in the same atomic step */
@@ -845,9 +1133,7 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         for (size_t i = 0; i < ns; i++) {
             const char *fk;
             struct val *sv = ew_hmap_at(w->snap, i, &fk, NULL);
-            int old_post = strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
-                           !ew_hmap_get(w->vals, fk, strlen(fk));
-            if (!old_post && !stale(w, fk, wm))
+            if (!dropped(w, fk, sv, wm))
                 continue;
             if (ndel++ == 0 && (ew_cmd_begin(ops, "HDEL") < 0 || ew_cmd_str(ops, key) < 0))
                 return -1;
@@ -901,6 +1187,15 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
         }
         if (cur_h[0] && fp_expire(w, ops, key, cur_h) < 0)
             return -1;
+
+        if (ce) {
+            if (ce->blob) {
+                w->cache_bytes -= ce->len;
+                w->cache_live--;
+            }
+            if (cache_store(w, ce, wm, now) < 0)
+                return -1;
+        }
     }
     return 0;
 }

@@ -73,6 +73,7 @@ struct ew_config {
         int64_t allowed_lateness_ms;
         struct ew_strlist resolutions; /* "BUCKET:RETENTION", parsed by ew_parse_resolutions */
         int64_t new_actor_age_ms;
+        int64_t state_cache_bytes; /* parsed account state kept between batches */
     } windows;
 
     struct {

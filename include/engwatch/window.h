@@ -94,6 +94,19 @@ size_t ew_window_alerts(const struct ew_window *w, const char *const **out);
 /* Alerts of the last fold by signal (enum ew_signal_kind) and level (enum ew_level). */
 uint64_t ew_window_alert_count(const struct ew_window *w, int signal, int level);
 
+/* The state cache (windows.state_cache): the parsed state of recently active
+ * accounts as the last fold left it, so that the next batch reads only the
+ * accounts it does not hold.  The fold updates it before the batch is
+ * applied, so the caller must call ew_window_invalidate whenever the batch is
+ * not applied as folded (apply failed or conflicted, retried, dropped) and
+ * whenever another writer may have changed the state (a rebalance). */
+struct ew_window_cache_stats {
+    uint64_t hits, misses, evictions; /* accounts folded from the cache / read; dropped */
+    size_t bytes, entries;           /* now */
+};
+void ew_window_invalidate(struct ew_window *w);
+void ew_window_cache_stats(const struct ew_window *w, struct ew_window_cache_stats *out);
+
 /* Forget the batch (after apply, or when it is dropped). */
 void ew_window_reset(struct ew_window *w);
 

@@ -370,11 +370,18 @@ static void test_batch_boundaries_do_not_matter(void **state)
         add(x->w, buf[i]);
     fold(x->w, &x->f);
     ew_window_reset(x->w);
+    /* another store: the state cache must be emptied.  The 64 one-event
+     * batches below then fold from the cache (each account is read once). */
+    ew_window_invalidate(x->w);
     for (int i = 0; i < nev; i++) {
         add(x->w, buf[i]);
         fold(x->w, &fb);
         ew_window_reset(x->w);
     }
+    struct ew_window_cache_stats cs;
+    ew_window_cache_stats(x->w, &cs);
+    assert_int_equal(cs.misses, 3 + 3); /* the single batch, then the first of each account */
+    assert_int_equal(cs.hits, (uint64_t)nev - 3);
     /* compare every live field of every key */
     for (int pass = 0; pass < 2; pass++) {
         struct fake *p = pass ? &fb : &x->f, *q = pass ? &x->f : &fb;
