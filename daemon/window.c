@@ -767,9 +767,12 @@ static size_t format_counts(const struct val *v, char *buf, size_t len)
         if (v->v[m])
             last = m;
     size_t n = 0;
-    for (int m = 0; m <= last && n < len; m++)
-        n += (size_t)snprintf(buf + n, len - n, m ? ",%" PRId64 : "%" PRId64, v->v[m]);
-    return n < len ? n : len - 1;
+    for (int m = 0; m <= last && n + 22 <= len; m++) { /* hot: no snprintf */
+        if (m)
+            buf[n++] = ',';
+        n += put_i64(buf + n, v->v[m]);
+    }
+    return n;
 }
 
 /* Is field fk of the snapshot (sv: its value there, NULL when it is only in
@@ -1350,14 +1353,16 @@ int ew_view_followers(const struct ew_view *v, int64_t at_ms, int64_t *followers
     const struct ew_resolution *c = &v->res[v->nres - 1];
     int64_t hi = floordiv(at_ms, c->bucket_ms);
     int64_t lo = hi - c->retention_ms / c->bucket_ms;
-    char f[48];
+    char f[48] = "Ft:";
     for (int64_t i = hi; i >= lo; i--) {
-        int n = snprintf(f, sizeof f, "Ft:%" PRId64, i);
-        const struct val *t = view_get(v, f, (size_t)n);
+        /* hot (detectors look back up to the coarsest retention): no snprintf */
+        size_t n = 3 + put_i64(f + 3, i);
+        const struct val *t = view_get(v, f, n);
         if (!t || t->v[0] > at_ms)
             continue; /* none in this bucket, or only a later one (in the current bucket) */
-        n = snprintf(f, sizeof f, "F:%" PRId64, i);
-        const struct val *x = view_get(v, f, (size_t)n);
+        char g[48] = "F:";
+        n = 2 + put_i64(g + 2, i);
+        const struct val *x = view_get(v, g, n);
         if (!x)
             continue;
         *followers = x->v[0];
