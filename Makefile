@@ -201,7 +201,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)
 
 # The daemon sources each target needs.
-FUZZ_SRC_fuzz_event    := daemon/event.c
+FUZZ_SRC_fuzz_event    := daemon/event.c daemon/jscan.c
 FUZZ_SRC_fuzz_text     := daemon/text.c daemon/hmap.c
 FUZZ_SRC_fuzz_config   := daemon/config.c daemon/log.c
 FUZZ_SRC_fuzz_dumpline := daemon/source_file.c

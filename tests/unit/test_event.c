@@ -859,6 +859,340 @@ static void test_mutations(void **state)
     }
 }
 
+/* ---- strictness of the lexing (jscan) ---------------------------------------------------- */
+
+/* An unfollow event with `extra` spliced in before its closing brace. */
+#define UNF(extra) EV_HEAD "\"type\":\"unfollow\",\"actor\":\"u\"" extra "}"
+/* A comment event whose text is `t` as written in the JSON. */
+#define CMT(t) EV_HEAD "\"type\":\"comment\",\"actor\":\"u\",\"post\":\"p\",\"text\":\"" t "\"}"
+
+static void test_strict_utf8(void **state)
+{
+    static const char *const cases[] = {
+        CMT("\xe0\x80\xaf"),                      /* overlong 3-byte '/' */
+        CMT("\xf0\x80\x80\xaf"),                  /* overlong 4-byte '/' */
+        CMT("\xc1\xbf"),                          /* overlong 2-byte */
+        CMT("\xed\xbf\xbf"),                      /* raw low surrogate */
+        CMT("\xf5\x80\x80\x80"),                  /* lead byte beyond U+10FFFF */
+        CMT("a\xe4\xb8"),                         /* truncated before the closing quote */
+        UNF(",\"x\":\"\xc0\xaf\""),               /* in an unknown value */
+        UNF(",\"x\":[{\"y\":\"\xed\xa0\x80\"}]"), /* raw surrogate deep in an unknown value */
+        UNF(",\"\xed\xa0\x80\":1"),               /* raw surrogate in a key */
+        UNF(",\"x\":1\xff"),                      /* outside any string */
+        UNF(",\"x\":tru\xff"),                    /* in a broken literal */
+        UNF("") "\xe4",                           /* truncated sequence after the object */
+        "\xff",
+    };
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+
+    expect_each(ev, "", cases, NELEM(cases), "", EW_REJ_INVALID_UTF8);
+    assert_int_equal(dec(ev, CMT("ok\xed\xa0\x80"), &err), EW_REJ_INVALID_UTF8);
+    assert_non_null(strstr(err.msg, "invalid UTF-8 at byte "));
+    /* the edges of the valid range decode */
+    expect_ok(ev, CMT("\xef\xbf\xbf \xf4\x8f\xbf\xbf \xee\x80\x80 \xc2\x80\xdf\xbf"));
+    assert_str(ev->text, "\xef\xbf\xbf \xf4\x8f\xbf\xbf \xee\x80\x80 \xc2\x80\xdf\xbf");
+}
+
+static void test_strict_escapes(void **state)
+{
+    static const char *const cases[] = {
+        CMT("\\ud800"),
+        CMT("\\udc00"),
+        CMT("\\ud800\\u0041"),
+        CMT("\\udc00\\ud800"),
+        CMT("\\ud83d"),
+        CMT("x\\ud83d\\n"),
+        CMT("\\u12"),
+        CMT("\\x41"),
+        CMT("\\U0041"),
+        CMT("\\u0000"),
+        CMT("a\\u0000"),
+        UNF(",\"x\":\"\\u0000\""),
+        UNF(",\"x\":[\"\\ud800\"]"),
+        UNF(",\"k\\u0000\":1"),
+        UNF(",\"\\udfff\":1"),
+        UNF(",\"x\":{\"\\u0000\":1}"),
+    };
+    struct ew_event *ev = *state;
+
+    expect_each(ev, "", cases, NELEM(cases), "", EW_REJ_BAD_JSON);
+    /* a proper pair, any case of hex digits, and every short escape */
+    expect_ok(ev, CMT("\\uD83D\\uDE02\\u00e9\\u00E9\\/\\b\\f\\r"));
+    assert_str(ev->text, "\xf0\x9f\x98\x82\xc3\xa9\xc3\xa9/\b\f\r");
+}
+
+static void test_strict_duplicates(void **state)
+{
+    static const char *const cases[] = {
+        /* a known key spelled with an escape */
+        "{\"id\":\"e\",\"i\\u0064\":\"f\",\"type\":\"post\",\"ts\":1,\"account\":\"a\",\"post\":"
+        "\"p\"}",
+        "{\"\\u0069\\u0064\":\"e\",\"id\":\"f\",\"type\":\"post\",\"ts\":1,\"account\":\"a\","
+        "\"post\":\"p\"}",
+        /* an unknown key, plain and escaped */
+        UNF(",\"x\":1,\"x\":2"),
+        UNF(",\"x\":1,\"\\u0078\":2"),
+        UNF(",\"\\u4e2d\":1,\"\xe4\xb8\xad\":2"),
+        /* inside nested unknown values */
+        UNF(",\"x\":[{},{\"a\":1,\"b\":{\"c\":[]},\"a\":3}]"),
+        UNF(",\"x\":{\"y\":{\"z\":1,\"z\":1}}"),
+        /* the duplicate comes first: the later syntax error is not reached */
+        UNF(",\"x\":1,\"x\"}"),
+    };
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+
+    expect_each(ev, "", cases, NELEM(cases), "", EW_REJ_DUPLICATE_KEY);
+    assert_int_equal(dec(ev, cases[0], &err), EW_REJ_DUPLICATE_KEY);
+    assert_non_null(strstr(err.msg, "'id'"));
+    /* the same key in different objects, and keys that only look alike, are fine */
+    expect_ok(ev, UNF(",\"x\":{\"a\":1,\"b\":{\"a\":2}},\"y\":[{\"a\":1},{\"a\":2}],\"a\":0"));
+    expect_ok(ev, UNF(",\"x\":1,\"X\":2,\"x \":3,\"\\u0078\\u0078\":4,\"\":5"));
+}
+
+/* One object with n distinct unknown keys (k0, k1, ...), then `tail`; caller frees. */
+static char *many_keys(size_t n, const char *tail)
+{
+    size_t cap = n * 16 + 256, i;
+    char *out = malloc(cap);
+    int len;
+
+    assert_non_null(out);
+    len = snprintf(out, cap, EV_HEAD "\"type\":\"unfollow\",\"actor\":\"u\"");
+    for (i = 0; i < n; i++)
+        len += snprintf(out + len, cap - (size_t)len, ",\"k%zu\":%zu", i, i);
+    snprintf(out + len, cap - (size_t)len, "%s}", tail);
+    return out;
+}
+
+static void test_strict_many_keys(void **state)
+{
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+    char *json;
+
+    json = many_keys(5000, "");
+    expect_ok(ev, json);
+    assert_str(ev->actor, "u");
+    free(json);
+    json = many_keys(5000, ",\"k17\":0");
+    assert_int_equal(dec(ev, json, &err), EW_REJ_DUPLICATE_KEY);
+    free(json);
+    json = many_keys(5000, ",\"k4999\":0");
+    assert_int_equal(dec(ev, json, &err), EW_REJ_DUPLICATE_KEY);
+    free(json);
+}
+
+static void test_strict_nul_byte(void **state)
+{
+    /* jansson used to accept the first two: the rest of the message after the NUL was read
+     * as if it were not there. */
+    static const char ts_nul[] = "{\"id\":\"e\",\"type\":\"post\",\"ts\":1\0,\"account\":\"a\","
+                                 "\"post\":\"p\"}";
+    static const char lit_nul[] = "{\"id\":\"e\",\"type\":\"post\",\"ts\":1,\"account\":\"a\","
+                                  "\"post\":\"p\",\"x\":true\0}";
+    static const char ws_nul[] = "{\"id\":\"e\",\"type\":\"post\",\"ts\":1,\"account\":\"a\","
+                                 "\"post\":\"p\" \0}";
+    static const char trailing_nul[] = "{\"id\":\"e\",\"type\":\"post\",\"ts\":1,\"account\":\"a\","
+                                       "\"post\":\"p\"}\0";
+    static const char text_nul[] = "{\"id\":\"e\",\"type\":\"comment\",\"ts\":1,\"account\":\"a\","
+                                   "\"actor\":\"u\",\"post\":\"p\",\"text\":\"a\0b\"}";
+    const char *const cases[] = {ts_nul, lit_nul, ws_nul, trailing_nul, text_nul};
+    const size_t lens[] = {sizeof ts_nul - 1, sizeof lit_nul - 1, sizeof ws_nul - 1,
+                           sizeof trailing_nul - 1, sizeof text_nul - 1};
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+    size_t i;
+
+    for (i = 0; i < NELEM(cases); i++) {
+        if (dec_n(ev, cases[i], lens[i], &lim, &err) != EW_REJ_BAD_JSON)
+            fail_msg("case %zu: got %s (%s)", i, ew_reject_name(err.reason), err.msg);
+    }
+    assert_int_equal(dec_n(ev, ts_nul, sizeof ts_nul - 1, &lim, &err), EW_REJ_BAD_JSON);
+    assert_string_equal(
+        err.msg,
+        "bad JSON at line 1 column 31: expected ',' or '}' near '?,\"account\":\"a\",...'");
+}
+
+/* {"x": n nested arrays or objects }, spliced into a valid event; caller frees. */
+static char *nested(size_t n, int objects)
+{
+    size_t cap = n * 6 + 256, i;
+    char *out = malloc(cap);
+    int len;
+
+    assert_non_null(out);
+    len = snprintf(out, cap, EV_HEAD "\"type\":\"unfollow\",\"actor\":\"u\",\"x\":");
+    for (i = 0; i < n; i++)
+        len += snprintf(out + len, cap - (size_t)len, objects ? "{\"a\":" : "[");
+    len += snprintf(out + len, cap - (size_t)len, objects ? "1" : "");
+    for (i = 0; i < n; i++)
+        len += snprintf(out + len, cap - (size_t)len, objects ? "}" : "]");
+    snprintf(out + len, cap - (size_t)len, "}");
+    return out;
+}
+
+static void test_strict_nesting(void **state)
+{
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+    char *json;
+
+    /* jansson's limit, counted its way: the event is at depth 1, x's value at 2, and every
+     * value (scalars too) at most at 2048 */
+    json = nested(2047, 0);
+    expect_ok(ev, json);
+    free(json);
+    json = nested(2048, 0);
+    assert_int_equal(dec(ev, json, &err), EW_REJ_BAD_JSON);
+    assert_non_null(strstr(err.msg, "maximum nesting depth"));
+    free(json);
+    json = nested(2046, 1);
+    expect_ok(ev, json);
+    free(json);
+    json = nested(2047, 1);
+    assert_int_equal(dec(ev, json, &err), EW_REJ_BAD_JSON);
+    free(json);
+    json = nested(20000, 0);
+    assert_int_equal(dec(ev, json, &err), EW_REJ_BAD_JSON);
+    free(json);
+}
+
+static void test_strict_numbers(void **state)
+{
+    static const char *const wrong[] = {
+        "1e3", "3.0", "1714564800000.0", "1.7145648e12", "-0.0", "1E3", "0e0",
+    };
+    static const char *const bad[] = {
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "1e400",
+        "-1e400",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "1e",
+        "-",
+        "0x10",
+        "Infinity",
+        "NaN",
+    };
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+
+    expect_each(ev,
+                "{\"id\":\"e\",\"type\":\"post\",\"account\":\"a\",\"post\":\"p\",\"ts\":", wrong,
+                NELEM(wrong), "}", EW_REJ_WRONG_TYPE);
+    expect_each(ev, "{\"id\":\"e\",\"type\":\"post\",\"account\":\"a\",\"post\":\"p\",\"ts\":", bad,
+                NELEM(bad), "}", EW_REJ_BAD_JSON);
+    /* also in a value nobody reads */
+    expect_each(ev, UNF(",\"x\":[0,"), bad, NELEM(bad), "]", EW_REJ_BAD_JSON);
+    expect_reject(ev,
+                  "{\"id\":\"e\",\"type\":\"post\",\"ts\":1e3,\"account\":\"a\",\"post\":\"p\"}",
+                  EW_REJ_WRONG_TYPE,
+                  "field 'ts' must be epoch ms (integer) or an RFC 3339 string (got real 1000)");
+    expect_reject(ev, EV_HEAD "\"type\":\"profile\",\"followers\":3.0}", EW_REJ_WRONG_TYPE,
+                  "field 'followers' must be an integer >= 0 (got real 3)");
+    /* the int64 range is exact */
+    expect_ok(ev, EV_HEAD "\"type\":\"profile\",\"followers\":9223372036854775807}");
+    assert_true(ev->followers == INT64_MAX);
+    expect_reject(ev, EV_HEAD "\"type\":\"profile\",\"followers\":-9223372036854775808}",
+                  EW_REJ_NEGATIVE_FOLLOWERS,
+                  "field 'followers' must be an integer >= 0 (got -9223372036854775808)");
+    expect_reject(ev, EV_HEAD "\"type\":\"profile\",\"followers\":-0}", EW_REJ_NONE, NULL);
+    assert_int_equal(ev->followers, 0);
+    assert_int_equal(
+        dec(ev, EV_HEAD "\"type\":\"profile\",\"followers\":9223372036854775808}", &err),
+        EW_REJ_BAD_JSON);
+    assert_non_null(strstr(err.msg, "integer out of range"));
+    /* reals: anything a double holds is fine where nobody reads it */
+    expect_ok(ev, UNF(",\"x\":[1.7976931348623157e308,-1.7976931348623158e308,1e-400,"
+                      "0e999999999999,123456789012345678901234567890.5,4.9e-324]"));
+    assert_int_equal(dec(ev, UNF(",\"x\":1.7976931348623159e308"), &err), EW_REJ_BAD_JSON);
+    /* where a double ends: 2^1024 - 2^970 rounds up to infinity, anything below it to
+     * DBL_MAX (also with a tail longer than the 800 digits the conversion keeps) */
+    {
+        static const char half[] =
+            "17976931348623158079372897140530341507993413271003782693617377898044496829276475"
+            "09466490179775872070963302864166928879109465555478519404026306574886715058206819"
+            "08902000708383676273854845817711531764475730270069855571366959622842914819860834"
+            "936475292719074168444365510704342711559699508093042880177904174497792";
+        char json[2048], less[sizeof half];
+        struct {
+            const char *digits, *frac;
+            size_t zeros, nines;
+            enum ew_reject want;
+        } reals[] = {
+            {half, "0", 0, 0, EW_REJ_BAD_JSON},
+            {less, "0", 0, 0, EW_REJ_NONE},
+            {less, "", 0, 900, EW_REJ_NONE},
+            {half, "1", 900, 0, EW_REJ_BAD_JSON},
+        };
+        size_t i;
+        int n;
+
+        memcpy(less, half, sizeof half);
+        less[sizeof half - 2]--; /* ...792 -> ...791 */
+        for (i = 0; i < NELEM(reals); i++) {
+            n = snprintf(json, sizeof json,
+                         EV_HEAD "\"type\":\"unfollow\",\"actor\":\"u\",\"x\":%s.",
+                         reals[i].digits);
+            memset(json + n, '0', reals[i].zeros);
+            n += (int)reals[i].zeros;
+            memset(json + n, '9', reals[i].nines);
+            n += (int)reals[i].nines;
+            snprintf(json + n, sizeof json - (size_t)n, "%s}", reals[i].frac);
+            if (dec(ev, json, &err) != reals[i].want)
+                fail_msg("real %zu: got %s (%s)", i, ew_reject_name(err.reason), err.msg);
+        }
+    }
+}
+
+static void test_strings_outlive_input(void **state)
+{
+    struct ew_event *ev = *state;
+    struct ew_decode_error err;
+    char buf[256];
+    int n;
+
+    n = snprintf(buf, sizeof buf, "%s", CMT("caf\\u00e9 ok"));
+    assert_int_equal(ew_event_decode(ev, buf, (size_t)n, &lim, &err), 0);
+    memset(buf, 'X', sizeof buf); /* the input is gone: the event must not care */
+    assert_str(ev->id, "e1");
+    assert_str(ev->account, "acc");
+    assert_str(ev->actor, "u");
+    assert_str(ev->post, "p");
+    assert_str(ev->text, "caf\xc3\xa9 ok");
+}
+
+static void test_bad_json_messages(void **state)
+{
+    struct ew_event *ev = *state;
+
+    expect_reject(ev, "{\"id\":}", EW_REJ_BAD_JSON,
+                  "bad JSON at line 1 column 7: expected a value near '}'");
+    expect_reject(ev, "{\"id\":\"e\"", EW_REJ_BAD_JSON,
+                  "bad JSON at line 1 column 10: expected ',' or '}' at end of input");
+    expect_reject(ev, "{\n  \"id\": \"e\",\n  \"x\": \"\\ud800\"\n}", EW_REJ_BAD_JSON,
+                  "bad JSON at line 3 column 9: lone surrogate escape near '\\ud800\"?}'");
+    expect_reject(ev, "{\"id\":\"中文\",\"x\":\"a\\u0000\"}", EW_REJ_BAD_JSON,
+                  "bad JSON at line 1 column 18: \\u0000 is not allowed near '\\u0000\"}'");
+    expect_reject(ev, "{\"id\":\"e\",\"id\":\"f\"}", EW_REJ_DUPLICATE_KEY,
+                  "duplicate key at line 1 column 11: 'id'");
+    expect_reject(ev, "{\"id\":\"\xc0\xaf\"}", EW_REJ_INVALID_UTF8,
+                  "invalid UTF-8 at byte 7: unable to decode byte 0xc0");
+    expect_reject(ev, "1.5", EW_REJ_NOT_OBJECT, "event must be a JSON object (got real 1.5)");
+    /* raw input quoted near an error is made safe, overlong forms included */
+    expect_reject(ev, "{\"id\",\xe0\x9e\x9c\"}", EW_REJ_BAD_JSON,
+                  "bad JSON at line 1 column 6: expected ':' near ',???\"}'");
+    expect_reject(ev, "{\"id\",\x1b[31m\xed\xa0\x80}", EW_REJ_BAD_JSON,
+                  "bad JSON at line 1 column 6: expected ':' near ',?[31m???}'");
+    expect_reject(ev, "[1,{\"a\":1,\"a\":2}]", EW_REJ_DUPLICATE_KEY, NULL);
+}
+
 static void test_names(void **state)
 {
     enum ew_event_type t;
@@ -926,6 +1260,15 @@ int main(void)
         T(test_reuse_many),
         T(test_mutations),
         T(test_names),
+        T(test_strict_utf8),
+        T(test_strict_escapes),
+        T(test_strict_duplicates),
+        T(test_strict_many_keys),
+        T(test_strict_nul_byte),
+        T(test_strict_nesting),
+        T(test_strict_numbers),
+        T(test_strings_outlive_input),
+        T(test_bad_json_messages),
     };
 #undef T
 #undef VALID
