@@ -360,6 +360,12 @@ int ew_source_kafka_new(struct ew_source_kafka **out, const struct ew_config *cf
         conf_set(conf, "client.id", cfg->kafka.client_id, err, errlen) < 0 ||
         conf_set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
         conf_set(conf, "queued.max.messages.kbytes", kbytes, err, errlen) < 0 ||
+        /* Smaller fetches than librdkafka's (50 MB, 1 MB per partition): with
+         * many partitions the in-flight fetch buffers, not the queue, held most
+         * of the daemon's memory; make bench: 111 MB instead of 148 MB peak,
+         * and faster (batches mix more partitions). */
+        conf_set(conf, "fetch.max.bytes", "4194304", err, errlen) < 0 ||
+        conf_set(conf, "max.partition.fetch.bytes", "131072", err, errlen) < 0 ||
         conf_set(conf, "log.queue", "true", err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->kafka.properties.n; i++)
