@@ -69,6 +69,19 @@ kv() {
 }
 # calc EXPR: floating point arithmetic, printed with %.*
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
+# prom NAME FILE: the value of an unlabelled sample in a /metrics scrape
+prom() { awk -v n="$1" '$1 == n { print $2; exit }' "$2" 2>/dev/null; }
+# per_batch PROM BATCHES HGETALLS: accounts folded per micro-batch, and how many of them were
+# read from Redis (state cache misses; the rest came from the cache)
+per_batch() {
+    _h=$(prom engwatch_state_cache_hits_total "$1")
+    _m=$(prom engwatch_state_cache_misses_total "$1")
+    if [ -n "$2" ] && [ -n "$_h" ] && [ -n "$_m" ] && [ "$2" -gt 0 ] 2>/dev/null; then
+        echo "$(calc "($_h + $_m) / $2" 1) accounts per batch, $(calc "$_m / $2" 2) of them read from Redis (${3:-?} HGETALL in all; the rest from the state cache)"
+    else
+        echo "n/a"
+    fi
+}
 
 # spawn NAME CMD...: in the background, output in $RUN/NAME.log; PID in $SPAWNED
 spawn() {
@@ -280,11 +293,7 @@ python3 "$BU" cmddiff "$RUN/cs0.json" "$RUN/cs1.json" --events "$LIVE_APPLIED" -
     >"$RUN/live.cmds"
 CMDS_PER_EVENT=$(kv per_event "$RUN/live.cmds")
 HGETALLS=$(awk '$1 == "hgetall" { print $2 }' "$RUN/live.cmds")
-if [ -n "$LIVE_BATCHES" ] && [ -n "$HGETALLS" ] && [ "$LIVE_BATCHES" -gt 0 ]; then
-    PER_BATCH="$(calc "$HGETALLS / $LIVE_BATCHES") accounts per batch (one HGETALL of the whole account hash each)"
-else
-    PER_BATCH="n/a"
-fi
+PER_BATCH=$(per_batch "$RUN/live.prom" "$LIVE_BATCHES" "$HGETALLS")
 NET_IN=$(kv net_in_per_event "$RUN/live.cmds")
 NET_OUT=$(kv net_out_per_event "$RUN/live.cmds")
 REDIS_US=$(kv cpu_us_per_event "$RUN/live.cmds")
@@ -386,11 +395,7 @@ python3 "$BU" cmddiff "$RUN/cs2.json" "$RUN/cs3.json" --events "$NLAT_ALL" \
     --own "hgetall=$(kv polls "$RUN/latpoll.log")" >"$RUN/lat.cmds"
 HG=$(awk '$1 == "hgetall" { print $2 }' "$RUN/lat.cmds")
 NB=$(kv count "$RUN/lat.prom.be" 2>/dev/null)
-if [ -n "$HG" ] && [ -n "$NB" ] && [ "$NB" -gt 0 ] 2>/dev/null; then
-    LAT_PER_BATCH="$(calc "$HG / $NB") accounts per batch"
-else
-    LAT_PER_BATCH="n/a"
-fi
+LAT_PER_BATCH=$(per_batch "$RUN/lat.prom" "$NB" "$HG")
 # how fast a plain consumer reads this topic back: devbroker's ceiling for small produce batches
 t0=$(now_ms)
 n=$(kcat -C -b "$BROKERS" -t lat -e -q -o beginning 2>/dev/null | wc -l)
