@@ -2,9 +2,13 @@
  *
  * Producer: enable.idempotence=true and acks=all (no duplicates from
  * librdkafka's own retries, no loss on a leader change), bootstrap servers
- * sinks.kafka.brokers or, when "", kafka.brokers; client.id kafka.client_id;
- * then sinks.kafka.properties verbatim (they may override the above; a
- * property librdkafka rejects fails the open with its errstr).  Message key
+ * sinks.kafka.brokers or, when "", kafka.brokers; client.id kafka.client_id.
+ * On the input's cluster (sinks.kafka.brokers "") the connection settings of
+ * kafka.properties come along (security.protocol, sasl.*, ssl.*, socket.*,
+ * broker.address.family): a cluster that needs SASL for the consumer needs it
+ * for the producer too.  Then sinks.kafka.properties verbatim (they may
+ * override all of the above; a property librdkafka rejects fails the open
+ * with its errstr).  Message key
  * = the alert's account (all alerts of an account on one partition, in
  * order), value = the alert JSON, topic sinks.kafka.topic.
  *
@@ -151,6 +155,18 @@ static void kafka_close(void *state, int timeout_ms)
     free(k);
 }
 
+/* A librdkafka property about reaching and authenticating to the cluster
+ * (shared by its consumers and producers), as opposed to a consumer's. */
+static int connection_property(const char *name)
+{
+    static const char *const prefixes[] = {"security.protocol", "sasl.", "ssl.", "socket.",
+                                           "broker.address.family"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
 static int kafka_open(void **state, const struct ew_config *cfg, char *err, size_t errlen)
 {
     const typeof(cfg->sinks.kafka) *c = &cfg->sinks.kafka;
@@ -172,6 +188,11 @@ static int kafka_open(void **state, const struct ew_config *cfg, char *err, size
         conf_set(k->tmpl, "acks", "all", err, errlen) < 0 ||
         conf_set(k->tmpl, "linger.ms", "5", err, errlen) < 0)
         goto fail;
+    for (size_t i = 0; !(c->brokers && c->brokers[0]) && i < cfg->kafka.properties.n; i++)
+        if (connection_property(cfg->kafka.properties.key[i]) &&
+            conf_set(k->tmpl, cfg->kafka.properties.key[i], cfg->kafka.properties.val[i], err,
+                     errlen) < 0)
+            goto fail;
     for (size_t i = 0; i < c->properties.n; i++)
         if (conf_set(k->tmpl, c->properties.key[i], c->properties.val[i], err, errlen) < 0)
             goto fail;

@@ -434,6 +434,18 @@ static void test_kafka_open(void **state)
     assert_int_equal(ew_sink_kafka.open(&st, &cfg, err, sizeof err), 0);
     ew_sink_kafka.close(st, 0);
     ew_config_free(&cfg);
+    /* on the input's cluster the sink takes kafka.properties' connection
+     * settings (a protocol librdkafka refuses shows they reached it), not the
+     * consumer's own ones; on another cluster it takes none of them */
+    assert_int_equal(ew_config_defaults(&cfg), 0);
+    assert_int_equal(ew_config_set(&cfg, "kafka.properties.security.protocol=no-such", &errs), 0);
+    assert_int_equal(ew_config_set(&cfg, "kafka.properties.session.timeout.ms=6000", &errs), 0);
+    assert_int_equal(ew_sink_kafka.open(&st, &cfg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "security.protocol"));
+    assert_int_equal(ew_config_set(&cfg, "sinks.kafka.brokers=127.0.0.1:9", &errs), 0);
+    assert_int_equal(ew_sink_kafka.open(&st, &cfg, err, sizeof err), 0);
+    ew_sink_kafka.close(st, 0);
+    ew_config_free(&cfg);
     ew_cfg_errors_free(&errs);
 }
 
