@@ -30,6 +30,8 @@ const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', '
  * integer in v[0]. */
 struct val {
     int64_t v[EW_M__COUNT];
+    int64_t dead_at; /* the watermark at which the field leaves its retention (see
+                        expiry_of; INT64_MAX: never), worked out once per field */
 };
 
 static int is_bucket_field(const char *f) { return f[0] >= '0' && f[0] <= '9'; }
@@ -518,6 +520,35 @@ static int64_t snap_get(struct ew_window *w, const char *f, size_t flen)
     return v ? v->v[0] : 0;
 }
 
+/* The watermark from which field f[0..len) is stale: a bucket ("R:I...", or
+ * a follower snapshot "F:I"/"Ft:I" of the coarsest resolution) past its
+ * resolution's retention; INT64_MAX for the fields that do not expire so. */
+static int64_t expiry_of(const struct ew_window *w, const char *f, size_t len)
+{
+    const struct ew_resolution *r;
+    size_t i;
+    if (len >= 3 && f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
+        r = &w->res[w->nres - 1];
+        i = f[1] == ':' ? 2 : 3;
+    } else if (len && is_bucket_field(f)) {
+        size_t res = 0;
+        for (i = 0; i < len && f[i] >= '0' && f[i] <= '9' && res < EW_MAX_RES; i++)
+            res = res * 10 + (size_t)(f[i] - '0');
+        if (i >= len || f[i] != ':' || res >= w->nres)
+            return INT64_MAX;
+        r = &w->res[res];
+        i++;
+    } else {
+        return INT64_MAX;
+    }
+    size_t j = i + (i < len && f[i] == '-');
+    while (j < len && f[j] >= '0' && f[j] <= '9')
+        j++;
+    return (parse_i64(f + i, j - i) + 1) * r->bucket_ms + r->retention_ms;
+}
+
+static int stale(const struct val *v, int64_t wm) { return v->dead_at <= wm; }
+
 /* The value this batch will write for field f, created from the snapshot. */
 static struct val *touch(struct ew_window *w, const char *f, size_t flen)
 {
@@ -527,6 +558,8 @@ static struct val *touch(struct ew_window *w, const char *f, size_t flen)
         const struct val *old = ew_hmap_get(w->snap, f, flen);
         if (old)
             *slot = *old;
+        else
+            slot->dead_at = expiry_of(w, f, flen);
     }
     return slot;
 }
@@ -595,23 +628,6 @@ static int count(struct ew_window *w, int m, int64_t ts, const char *post, size_
     return 0;
 }
 
-/* Is a snapshot field a bucket outside its resolution's retention at wm? */
-static int stale(const struct ew_window *w, const char *f, int64_t wm)
-{
-    if (f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
-        const struct ew_resolution *c = &w->res[w->nres - 1];
-        int64_t idx = parse_i64(strchr(f, ':') + 1, strlen(strchr(f, ':') + 1));
-        return (idx + 1) * c->bucket_ms + c->retention_ms <= wm;
-    }
-    if (!is_bucket_field(f))
-        return 0;
-    char *end;
-    unsigned long r = strtoul(f, &end, 10);
-    if (*end != ':' || r >= w->nres)
-        return 0;
-    int64_t idx = parse_i64(end + 1, strlen(end + 1));
-    return (idx + 1) * w->res[r].bucket_ms + w->res[r].retention_ms <= wm;
-}
 
 static int64_t risk_get(void *ctx, const char *f, int *found)
 {
@@ -743,6 +759,7 @@ static int read_snapshot(struct ew_window *w, const redisReply *r)
         struct val *slot = ew_hmap_upsert(w->snap, k->str, k->len, NULL);
         if (!slot)
             return -1;
+        slot->dead_at = expiry_of(w, k->str, k->len);
         if (k->len && is_bucket_field(k->str)) {
             /* "c,h,d,...": at most EW_M__COUNT integers */
             const char *p = v->str, *end = v->str + v->len;
@@ -781,10 +798,10 @@ static size_t format_counts(const struct val *v, char *buf, size_t len)
 static int dropped(const struct ew_window *w, const char *fk, const struct val *sv, int64_t wm)
 {
     const struct ew_resolution *coarse = &w->res[w->nres - 1];
-    if (sv && strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
+    if (fk[0] == 'p' && strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
         !ew_hmap_get(w->vals, fk, strlen(fk)))
         return 1;
-    return stale(w, fk, wm);
+    return stale(sv, wm);
 }
 
 /* ---- the cache's serialised form ---- */
@@ -836,12 +853,16 @@ static int put_field(struct ew_window *w, size_t *len, const char *k, size_t kl,
         for (int m = 0; m < EW_M__COUNT; m++)
             if (v->v[m])
                 nv = m + 1;
-    if (sbuf_reserve(w, *len, kl + 10 + 1 + (size_t)nv * 10) < 0)
+    if (sbuf_reserve(w, *len, kl + 10 + 10 + 1 + (size_t)nv * 10) < 0)
         return -1;
     unsigned char *p = w->sbuf + *len;
     p += put_varint(p, kl);
     memcpy(p, k, kl);
     p += kl;
+    /* the expiry: 0 for none, else zigzag + 1 */
+    p += put_varint(p, v->dead_at == INT64_MAX
+                           ? 0
+                           : (((uint64_t)v->dead_at << 1) ^ (uint64_t)(v->dead_at >> 63)) + 1);
     *p++ = (unsigned char)nv;
     for (int m = 0; m < nv; m++) {
         int64_t x = v->v[m];
@@ -864,6 +885,10 @@ static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
         if (!slot)
             return -1;
         p += kl;
+        uint64_t dead = get_varint(&p, end);
+        slot->dead_at = dead ? (int64_t)((dead - 1) >> 1) ^ -(int64_t)((dead - 1) & 1) : INT64_MAX;
+        if (p >= end)
+            return -1;
         int nv = *p++;
         for (int m = 0; m < nv && m < EW_M__COUNT; m++) {
             uint64_t u = get_varint(&p, end);
@@ -892,7 +917,7 @@ static int cache_store(struct ew_window *w, struct cent *ce, int64_t wm, int64_t
         const char *fk;
         size_t fkl;
         const struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
-        if (ew_hmap_get(w->snap, fk, fkl) || stale(w, fk, wm))
+        if (ew_hmap_get(w->snap, fk, fkl) || stale(v, wm))
             continue;
         if (put_field(w, &len, fk, fkl, v) < 0)
             return -1;
@@ -1147,8 +1172,8 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
          * within lateness into an old fine bucket): delete those too. */
         for (size_t i = 0; i < nv; i++) {
             const char *fk;
-            ew_hmap_at(w->vals, i, &fk, NULL);
-            if (!stale(w, fk, wm) || ew_hmap_get(w->snap, fk, strlen(fk)))
+            const struct val *v = ew_hmap_at(w->vals, i, &fk, NULL);
+            if (!stale(v, wm) || ew_hmap_get(w->snap, fk, strlen(fk)))
                 continue;
             if (ndel++ == 0 && (ew_cmd_begin(ops, "HDEL") < 0 || ew_cmd_str(ops, key) < 0))
                 return -1;
