@@ -195,15 +195,11 @@ static void hook_revoke(void *ctx, const struct ew_tp *parts, size_t n, int lost
     struct pipeline *p = ctx;
     (void)parts;
     (void)n;
-    if (p->batch_msgs == 0) {
-        ew_window_invalidate(p->win);
-        return;
-    }
     /* Finish the in-flight batch while we still own its partitions; when
      * that is impossible (lost assignment, Redis down, or we are inside a
      * flush already) drop it: the next owner starts from the positions in
      * Redis, so dropping loses nothing. */
-    if (!lost && !p->in_flush && ew_store_connected(p->store)) {
+    if (p->batch_msgs && !lost && !p->in_flush && ew_store_connected(p->store)) {
         p->in_revoke = 1;
         flush_batch(p);
         p->in_revoke = 0;

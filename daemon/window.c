@@ -879,7 +879,7 @@ static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
     ew_hmap_clear(w->snap);
     while (p < end) {
         size_t kl = (size_t)get_varint(&p, end);
-        if (kl > (size_t)(end - p) || end - p < (ptrdiff_t)(kl + 1))
+        if (kl >= (size_t)(end - p))
             return -1;
         struct val *slot = ew_hmap_upsert(w->snap, (const char *)p, kl, NULL);
         if (!slot)
