@@ -39,7 +39,6 @@ ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BIN := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/itests/%)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
-LUA_SRC   := $(wildcard daemon/lua/*.lua)
 
 .PHONY: all tools tests test test-run deps check-deps clean install uninstall format format-check bench eval help
 .DEFAULT_GOAL := all
@@ -73,16 +72,9 @@ $(BUILD)/libengwatch.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-# Lua scripts are embedded as C strings at build time.
-$(BUILD)/daemon/lua_embed.h: $(LUA_SRC) tools/embed.sh
-	@mkdir -p $(dir $@)
-	sh tools/embed.sh $(LUA_SRC) > $@
-
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -I$(BUILD)/daemon $(EW_CFLAGS) $(CFLAGS) -c -o $@ $<
-
-$(BUILD)/daemon/store.o: $(BUILD)/daemon/lua_embed.h
 
 # Dashboard assets: every file under daemon/web/ is embedded as a byte array
 # (name, content type, bytes) for daemon/http.c.  The directory itself is a

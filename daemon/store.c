@@ -13,7 +13,7 @@
  * attempt is allowed after min(100 ms * 2^k, retry_max_backoff) for the k-th
  * consecutive failure, and the transitions up -> down and down -> up are
  * logged once each.  A timed-out apply may still have run in Redis: that is
- * why the caller retries it and why the script's position guard then answers
+ * why the caller retries it and why the position check then answers
  * DUPLICATE.  hiredis writes with write(2): the process must ignore SIGPIPE
  * (engwatchd does) or a write to a dead server kills it.
  *
@@ -21,11 +21,19 @@
  * has none, on purpose: it is what keeps a redelivered batch from counting
  * twice, and it is small (one field per partition).
  *
- * Apply.  One EVALSHA of daemon/lua/apply.lua per batch; the ARGV encoding is
- * documented at the top of that script.  Op keys are de-duplicated with a
- * small open-addressing table kept in the store, so an op refers to its key
- * by index and each key crosses the wire once.  Opcodes are checked against a
- * whitelist here (a refused op never leaves the process) and again in Lua.
+ * Apply.  Two round trips per batch.  First WATCH the positions hash, read
+ * the batch's positions from it and the TYPE of every key the ops touch; the
+ * positions decide DUPLICATE or CONFLICT and the types are followed through
+ * the ops, so a key holding the wrong type refuses the batch before anything
+ * is written.  Then MULTI, the ops as plain commands, HSET of the new
+ * positions, EXEC: Redis runs them as one step, or not at all when the
+ * positions changed since the WATCH (another member applied in between; the
+ * check is then repeated).  Argument counts and integer arguments are checked
+ * here first, since Redis reports those only while running the transaction,
+ * after the ops before them have run.  Op keys are de-duplicated with a small
+ * open-addressing table kept in the store, so each key is checked once.
+ * (This replaced one EVALSHA of a Lua script per batch: Redis spent about a
+ * third of its time converting the ops into Lua and back.)
  */
 #include "engwatch/store.h"
 
@@ -40,7 +48,6 @@
 #include <time.h>
 
 #include "engwatch/log.h"
-#include "lua_embed.h"
 
 /* ---- command buffers ----------------------------------------------------- */
 
@@ -234,7 +241,6 @@ struct ew_store {
     char *pattern; /* SCAN MATCH pattern: the prefix, glob-escaped, then '*' */
 
     redisContext *c;
-    char sha[41]; /* of apply.lua, from SCRIPT LOAD */
 
     /* backoff */
     int ever_connected;
@@ -251,7 +257,7 @@ struct ew_store {
     char *resp; /* one command in RESP, as sent */
     size_t capresp;
 
-    struct ew_cmdbuf *call; /* scratch for EVALSHA, HMGET, SCAN, UNLINK */
+    struct ew_cmdbuf *call; /* scratch for the apply's rounds, HMGET, SCAN, UNLINK */
 
     /* op keys of one apply: keys[k] = bytes of the k-th distinct key */
     const char **kptr;
@@ -259,8 +265,11 @@ struct ew_store {
     size_t nkeys, capkeys;
     uint32_t *slots; /* open addressing: 0 = empty, else k + 1 */
     size_t nslots;   /* power of two */
+    unsigned char *ktype; /* per key: its type (T_*) while checking an apply */
     uint32_t *opkey; /* per op argument that is a key: its k, in order */
     size_t capopkey;
+    void (*hook_between)(void *); /* tests: runs between an apply's check and EXEC */
+    void *hook_arg;
 
     struct ew_store_stats stats;
 };
@@ -367,6 +376,7 @@ void ew_store_free(struct ew_store *s)
     ew_cmdbuf_free(s->call);
     free(s->kptr);
     free(s->klen);
+    free(s->ktype);
     free(s->slots);
     free(s->opkey);
     free(s->pattern);
@@ -477,25 +487,7 @@ static redisReply *setup_cmd(struct ew_store *s, const char *what, char *err, si
     return r;
 }
 
-/* SCRIPT LOAD apply.lua into s->sha.  0 / -1 with err set. */
-static int load_script(struct ew_store *s, char *err, size_t errn)
-{
-    const char *argv[] = {"SCRIPT", "LOAD", ew_lua_apply};
-    redisReply *r = setup_cmd(s, "SCRIPT LOAD", err, errn, 3, argv);
-    if (!r) return -1;
-    int rc = -1;
-    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
-        memcpy(s->sha, r->str, 40);
-        s->sha[40] = '\0';
-        rc = 0;
-    } else {
-        snprintf(err, errn, "SCRIPT LOAD: unexpected reply");
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* Connect, AUTH, SELECT, SCRIPT LOAD.  0 / -1 with err set (s->c NULL). */
+/* Connect, AUTH, SELECT, PING.  0 / -1 with err set (s->c NULL). */
 static int connect_now(struct ew_store *s, char *err, size_t errn)
 {
     struct timeval ct = {.tv_sec = s->connect_timeout_ms / 1000,
@@ -535,7 +527,10 @@ static int connect_now(struct ew_store *s, char *err, size_t errn)
         freeReplyObject(r);
         r = NULL;
     }
-    if (load_script(s, err, errn) < 0) goto fail;
+    /* without AUTH the connection succeeds and only the first command tells */
+    const char *ping[] = {"PING"};
+    if (!(r = setup_cmd(s, "PING", err, errn, 1, ping))) goto fail;
+    freeReplyObject(r);
     return 0;
 fail:
     if (s->c) {
@@ -596,7 +591,7 @@ static size_t put_u64(char *p, uint64_t u)
 
 /* Command i of b in RESP ("*N\r\n" then "$L\r\nARG\r\n" per argument) into
  * s->resp: hiredis' own formatting (sdscatfmt per argument) was a tenth of
- * the daemon's time on the apply's one large EVALSHA. */
+ * the daemon's time when the apply was one large EVALSHA. */
 static int format_resp(struct ew_store *s, const struct ew_cmdbuf *b, size_t i, size_t *len)
 {
     size_t argc = cmd_argc(b, i), need = 24;
@@ -657,13 +652,12 @@ fail:;
     return -1;
 }
 
-/* The last command of s->call in its own round trip; counts it as one
- * command unless it is the apply's EVALSHA (whose ops apply_result counts). */
-static redisReply *call_last(struct ew_store *s, int count)
+/* The last command of s->call in its own round trip, counted as one command. */
+static redisReply *call_last(struct ew_store *s)
 {
     redisReply *r = NULL;
     if (roundtrip(s, s->call, ew_cmdbuf_count(s->call) - 1, 1, &r) < 0) return NULL;
-    s->stats.commands += (uint64_t)count;
+    s->stats.commands++;
     return r;
 }
 
@@ -687,14 +681,33 @@ int ew_store_read(struct ew_store *s, const struct ew_cmdbuf *b, redisReply ***r
 
 /* ---- apply ---------------------------------------------------------------- */
 
-static const struct {
+/* Key types as TYPE names them, as far as the ops care. */
+enum { T_ANY = 0, T_NONE, T_HASH, T_STRING, T_STREAM, T_OTHER };
+
+/* The ops an apply may contain.  n counts the arguments after the name (the
+ * key included); min/max bound it (max 0: none); group: n - 1 must be a
+ * multiple of it; want: the type the key must hold or be absent (T_ANY: any);
+ * makes: its type afterwards (T_ANY: unchanged); intarg: argument (1-based,
+ * the key is 1) that must be an integer; condarg: optional argument that must
+ * be NX XX GT or LT. */
+static const struct apply_op {
     const char *name;
     int all_keys; /* every argument is a key (else only the first) */
+    int min, max, group, want, makes, intarg, condarg;
 } apply_ops[] = {
-    {"HSET", 0},   {"HINCRBY", 0}, {"HDEL", 0}, {"PFADD", 0}, {"PEXPIRE", 0},
-    {"EXPIRE", 0}, {"XADD", 0},    {"SET", 0},  {"DEL", 1},   {"UNLINK", 1},
+    {"HSET", 0, 3, 0, 2, T_HASH, T_HASH, 0, 0},
+    {"HINCRBY", 0, 3, 3, 0, T_HASH, T_HASH, 3, 0},
+    {"HDEL", 0, 2, 0, 1, T_HASH, T_ANY, 0, 0},
+    {"PFADD", 0, 1, 0, 1, T_STRING, T_STRING, 0, 0},
+    {"PEXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3},
+    {"EXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3},
+    {"XADD", 0, 4, 4000, 0, T_STREAM, T_STREAM, 0, 0},
+    {"SET", 0, 2, 8, 0, T_ANY, T_STRING, 0, 0},
+    {"DEL", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
+    {"UNLINK", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
 };
 #define NOPS (sizeof apply_ops / sizeof apply_ops[0])
+#define APPLY_ATTEMPTS 3 /* a transaction aborted by a concurrent position write is retried */
 
 /* Index in apply_ops of the command name p[0..n), or -1. */
 static int op_index(const char *p, size_t n)
@@ -739,9 +752,10 @@ static int64_t key_index(struct ew_store *s, const char *p, size_t n)
         size_t k = s->slots[i] - 1;
         if (s->klen[k] == n && memcmp(s->kptr[k], p, n) == 0) return (int64_t)k;
     }
-    size_t c1 = s->capkeys, c2 = s->capkeys;
+    size_t c1 = s->capkeys, c2 = s->capkeys, c3 = s->capkeys;
     if (grow_array((void **)&s->kptr, &c1, s->nkeys + 1, sizeof *s->kptr) < 0 ||
-        grow_array((void **)&s->klen, &c2, s->nkeys + 1, sizeof *s->klen) < 0)
+        grow_array((void **)&s->klen, &c2, s->nkeys + 1, sizeof *s->klen) < 0 ||
+        grow_array((void **)&s->ktype, &c3, s->nkeys + 1, sizeof *s->ktype) < 0)
         return -1;
     s->capkeys = c1;
     s->kptr[s->nkeys] = p;
@@ -756,9 +770,27 @@ static void keys_reset(struct ew_store *s)
     if (s->slots) memset(s->slots, 0, s->nslots * sizeof *s->slots);
 }
 
+/* p[0..n) is a decimal integer (optional '-', at most 19 digits). */
+static int is_int(const char *p, size_t n)
+{
+    size_t i = n && p[0] == '-';
+    if (i == n || n - i > 19) return 0;
+    for (; i < n; i++)
+        if (p[i] < '0' || p[i] > '9') return 0;
+    return 1;
+}
+
+static int is_cond(const char *p, size_t n)
+{
+    return n == 2 && (strncasecmp(p, "NX", 2) == 0 || strncasecmp(p, "XX", 2) == 0 ||
+                      strncasecmp(p, "GT", 2) == 0 || strncasecmp(p, "LT", 2) == 0);
+}
+
 /* Check positions and ops, and collect the distinct op keys (s->kptr) and,
- * per key argument in op order, its key index (s->opkey).  0, or -1 with the
- * reason logged. */
+ * per key argument in op order, its key index (s->opkey).  Everything Redis
+ * would refuse half-way through a transaction (a wrong argument count, a
+ * non-integer increment) is refused here, before anything is sent.  0, or -1
+ * with the reason logged. */
 static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size_t npos,
                          const struct ew_cmdbuf *ops)
 {
@@ -783,12 +815,32 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
                       i + 1, printable(show, sizeof show, ops->ptr[a0], ops->alen[a0]));
             return -1;
         }
+        const struct apply_op *o = &apply_ops[op];
+        size_t n = argc - 1;
         if (argc < 2) {
             EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s without a key", i + 1,
-                      apply_ops[op].name);
+                      o->name);
             return -1;
         }
-        size_t lastkey = apply_ops[op].all_keys ? argc - 1 : 1;
+        if (n < (size_t)o->min || (o->max && n > (size_t)o->max) ||
+            (o->group && (n - 1) % (size_t)o->group)) {
+            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s with %zu arguments", i + 1,
+                      o->name, n);
+            return -1;
+        }
+        if (o->intarg && (size_t)o->intarg <= n &&
+            !is_int(ops->ptr[a0 + o->intarg], ops->alen[a0 + o->intarg])) {
+            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s: argument %d is no integer",
+                      i + 1, o->name, o->intarg);
+            return -1;
+        }
+        if (o->condarg && (size_t)o->condarg <= n &&
+            !is_cond(ops->ptr[a0 + o->condarg], ops->alen[a0 + o->condarg])) {
+            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s: argument %d is not NX XX GT LT",
+                      i + 1, o->name, o->condarg);
+            return -1;
+        }
+        size_t lastkey = o->all_keys ? argc - 1 : 1;
         if (grow_array((void **)&s->opkey, &s->capopkey, nk + lastkey, sizeof *s->opkey) < 0)
             goto oom;
         for (size_t j = 1; j <= lastkey; j++) {
@@ -796,7 +848,7 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
             size_t kl = ops->alen[a0 + j];
             if (kl == poslen && memcmp(k, s->poskey, kl) == 0) {
                 EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s on the positions hash",
-                          i + 1, apply_ops[op].name);
+                          i + 1, o->name);
                 return -1;
             }
             int64_t ki = key_index(s, k, kl);
@@ -810,136 +862,237 @@ oom:
     return -1;
 }
 
-/* Build the EVALSHA call into s->call (encoding: daemon/lua/apply.lua). */
-static int apply_build(struct ew_store *s, const struct ew_position *pos, size_t npos,
-                       const struct ew_cmdbuf *ops)
+/* Round 1 of an apply: WATCH and HMGET the positions, TYPE of every op key. */
+static int build_check(struct ew_store *s, const struct ew_position *pos, size_t npos)
 {
     struct ew_cmdbuf *c = s->call;
-    size_t nk = 0;
     int rc = 0;
-
     ew_cmdbuf_reset(c);
-    rc |= ew_cmd_begin(c, "EVALSHA");
-    rc |= ew_cmd_str(c, s->sha);
-    rc |= ew_cmd_int(c, (int64_t)s->nkeys + 1);
-    rc |= ew_cmd_str(c, s->poskey);
+    if (npos) {
+        rc |= ew_cmd_begin(c, "WATCH") | ew_cmd_str(c, s->poskey);
+        rc |= ew_cmd_begin(c, "HMGET") | ew_cmd_str(c, s->poskey);
+        for (size_t p = 0; p < npos && rc == 0; p++)
+            rc |= ew_cmd_str(c, pos[p].name);
+    }
     for (size_t k = 0; k < s->nkeys && rc == 0; k++)
-        rc |= ew_cmd_arg(c, s->kptr[k], s->klen[k]);
-    rc |= ew_cmd_int(c, (int64_t)npos);
-    for (size_t p = 0; p < npos && rc == 0; p++) {
-        rc |= ew_cmd_str(c, pos[p].name);
-        rc |= ew_cmd_int(c, pos[p].first);
-        rc |= ew_cmd_int(c, pos[p].last);
-    }
-    rc |= ew_cmd_int(c, (int64_t)ew_cmdbuf_count(ops));
-    for (size_t i = 0; i < ew_cmdbuf_count(ops) && rc == 0; i++) {
-        size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
-        int op = op_index(ops->ptr[a0], ops->alen[a0]);
-        size_t lastkey = apply_ops[op].all_keys ? argc - 1 : 1;
-        rc |= ew_cmd_str(c, apply_ops[op].name);
-        rc |= ew_cmd_int(c, (int64_t)(argc - 1));
-        for (size_t j = 1; j < argc && rc == 0; j++) {
-            if (j <= lastkey)
-                rc |= ew_cmd_int(c, (int64_t)s->opkey[nk++] + 2); /* KEYS index in Lua */
-            else
-                rc |= ew_cmd_arg(c, ops->ptr[a0 + j], ops->alen[a0 + j]);
-        }
-    }
+        rc |= ew_cmd_begin(c, "TYPE") | ew_cmd_arg(c, s->kptr[k], s->klen[k]);
     return rc ? -1 : 0;
 }
 
-/* Map the script's reply.  Logs refusals. */
-static enum ew_apply_result apply_result(struct ew_store *s, const redisReply *r, size_t npos,
-                                         size_t nops)
+/* Round 2: the ops and the new positions inside MULTI ... EXEC. */
+static int build_exec(struct ew_store *s, const struct ew_position *pos, size_t npos,
+                      const struct ew_cmdbuf *ops)
 {
-    const redisReply *e0 = r->type == REDIS_REPLY_ARRAY && r->elements > 0 ? r->element[0] : NULL;
-    const char *tag =
-        e0 && (e0->type == REDIS_REPLY_STRING || e0->type == REDIS_REPLY_STATUS) ? e0->str : "";
-    uint64_t guard = npos ? 1 : 0; /* the script's HMGET of the positions */
+    struct ew_cmdbuf *c = s->call;
+    int rc = 0;
+    ew_cmdbuf_reset(c);
+    rc |= ew_cmd_begin(c, "MULTI");
+    for (size_t i = 0; i < ew_cmdbuf_count(ops) && rc == 0; i++) {
+        size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
+        rc |= ew_cmd_begin(c, apply_ops[op_index(ops->ptr[a0], ops->alen[a0])].name);
+        for (size_t j = 1; j < argc && rc == 0; j++)
+            rc |= ew_cmd_arg(c, ops->ptr[a0 + j], ops->alen[a0 + j]);
+    }
+    if (npos) {
+        rc |= ew_cmd_begin(c, "HSET") | ew_cmd_str(c, s->poskey);
+        for (size_t p = 0; p < npos && rc == 0; p++)
+            rc |= ew_cmd_str(c, pos[p].name) | ew_cmd_int(c, pos[p].last);
+    }
+    rc |= ew_cmd_begin(c, "EXEC");
+    return rc ? -1 : 0;
+}
 
-    if (r->type == REDIS_REPLY_ERROR) {
-        EW_LOG_RL(EW_ERROR, "store", "apply refused by redis: %s", r->str);
-        s->stats.errors++;
-        return EW_APPLY_ERROR;
+static int type_of(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_STRING) return -1;
+    if (strcmp(r->str, "none") == 0) return T_NONE;
+    if (strcmp(r->str, "hash") == 0) return T_HASH;
+    if (strcmp(r->str, "string") == 0) return T_STRING;
+    if (strcmp(r->str, "stream") == 0) return T_STREAM;
+    return T_OTHER;
+}
+
+/* A stored position: a canonical non-negative decimal offset, or -1 (absent),
+ * or -2 (not an offset). */
+static int64_t stored_offset(const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_NIL) return -1;
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 19 ||
+        (r->len > 1 && r->str[0] == '0'))
+        return -2;
+    int64_t v = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (r->str[i] < '0' || r->str[i] > '9') return -2;
+        v = v * 10 + (r->str[i] - '0');
     }
-    if (strcmp(tag, "OK") == 0) {
-        s->stats.applies++;
-        s->stats.commands += nops + 2 * guard;
-        return EW_APPLY_OK;
-    }
-    if (strcmp(tag, "DUPLICATE") == 0) {
-        s->stats.conflicts++;
-        s->stats.commands += guard;
-        return EW_APPLY_DUPLICATE;
-    }
-    if (strcmp(tag, "CONFLICT") == 0) {
+    return v;
+}
+
+/* Judge round 1's replies (rep[0..)): EW_APPLY_OK when the step may run.
+ * Logs refusals. */
+static enum ew_apply_result apply_check(struct ew_store *s, redisReply **rep,
+                                        const struct ew_position *pos, size_t npos,
+                                        const struct ew_cmdbuf *ops)
+{
+    size_t r0 = 0;
+    if (npos) {
+        const redisReply *w = rep[0], *h = rep[1];
+        if (w->type == REDIS_REPLY_ERROR || h->type != REDIS_REPLY_ARRAY || h->elements != npos) {
+            EW_LOG_RL(EW_ERROR, "store", "apply: reading the positions in %s failed%s%s",
+                      s->poskey, w->type == REDIS_REPLY_ERROR || h->type == REDIS_REPLY_ERROR ? ": " : "",
+                      w->type == REDIS_REPLY_ERROR ? w->str : h->type == REDIS_REPLY_ERROR ? h->str : "");
+            return EW_APPLY_ERROR;
+        }
+        int dup = 1;
         char names[512];
-        size_t n = 0;
+        size_t nn = 0;
         names[0] = '\0';
-        for (size_t i = 1; i + 1 < r->elements && n < sizeof names; i += 2) {
-            const redisReply *a = r->element[i], *b = r->element[i + 1];
-            if (a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING) {
-                int m = snprintf(names + n, sizeof names - n, "%s%s at %s", n ? ", " : "", a->str,
-                                 b->str);
-                n += m > 0 ? (size_t)m : 0;
+        for (size_t p = 0; p < npos; p++) {
+            int64_t v = stored_offset(h->element[p]);
+            if (v == -2) {
+                EW_LOG_RL(EW_ERROR, "store", "apply: stored position %s in %s is not an offset",
+                          pos[p].name, s->poskey);
+                return EW_APPLY_ERROR;
+            }
+            if (v < pos[p].last) dup = 0;
+            if (v >= pos[p].first && nn < sizeof names) {
+                int m = snprintf(names + nn, sizeof names - nn, "%s%s at %" PRId64, nn ? ", " : "",
+                                 pos[p].name, v);
+                nn += m > 0 ? (size_t)m : 0;
             }
         }
-        EW_LOG_RL(EW_WARN, "store", "apply refused: positions already past the batch: %s", names);
-        s->stats.conflicts++;
-        s->stats.commands += guard;
-        return EW_APPLY_CONFLICT;
+        if (dup) return EW_APPLY_DUPLICATE;
+        if (nn) {
+            EW_LOG_RL(EW_WARN, "store", "apply refused: positions already past the batch: %s",
+                      names);
+            return EW_APPLY_CONFLICT;
+        }
+        r0 = 2;
     }
-    EW_LOG_RL(EW_ERROR, "store", "apply: unexpected reply from the script (type %d)", r->type);
-    s->stats.errors++;
-    return EW_APPLY_ERROR;
+    for (size_t k = 0; k < s->nkeys; k++) {
+        int t = type_of(rep[r0 + k]);
+        if (t < 0) {
+            EW_LOG_RL(EW_ERROR, "store", "apply: TYPE %s failed%s%s", s->kptr[k],
+                      rep[r0 + k]->type == REDIS_REPLY_ERROR ? ": " : "",
+                      rep[r0 + k]->type == REDIS_REPLY_ERROR ? rep[r0 + k]->str : "");
+            return EW_APPLY_ERROR;
+        }
+        s->ktype[k] = (unsigned char)t;
+    }
+    /* follow the types the ops give their keys, as Redis will run them */
+    size_t nk = 0;
+    for (size_t i = 0; i < ew_cmdbuf_count(ops); i++) {
+        size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
+        const struct apply_op *o = &apply_ops[op_index(ops->ptr[a0], ops->alen[a0])];
+        size_t lastkey = o->all_keys ? argc - 1 : 1;
+        for (size_t j = 1; j <= lastkey; j++) {
+            size_t k = s->opkey[nk++];
+            if (o->want != T_ANY && s->ktype[k] != T_NONE && s->ktype[k] != o->want) {
+                EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu (%s): %s holds another type",
+                          i + 1, o->name, s->kptr[k]);
+                return EW_APPLY_ERROR;
+            }
+            if (o->makes != T_ANY) s->ktype[k] = (unsigned char)o->makes;
+        }
+    }
+    return EW_APPLY_OK;
+}
+
+/* Forget the WATCH of a refused apply: one round trip; -1 when Redis went down. */
+static int unwatch(struct ew_store *s)
+{
+    ew_cmdbuf_reset(s->call);
+    if (ew_cmd_begin(s->call, "UNWATCH") < 0) return 0; /* EXEC or the next WATCH ends it */
+    redisReply *r = call_last(s);
+    freeReplyObject(r);
+    return r ? 0 : -1;
 }
 
 enum ew_apply_result ew_store_apply(struct ew_store *s, const struct ew_position *pos, size_t npos,
                                     const struct ew_cmdbuf *ops)
 {
     size_t nops = ew_cmdbuf_count(ops);
-    redisReply *r = NULL;
-    enum ew_apply_result res = EW_APPLY_ERROR;
-    char err[sizeof s->last_err];
 
     if (apply_prepare(s, pos, npos, ops) < 0) return EW_APPLY_ERROR;
     if (npos == 0 && nops == 0) return EW_APPLY_OK;
     if (ew_store_ensure(s) < 0) return EW_APPLY_UNAVAILABLE;
-    for (int attempt = 0;; attempt++) {
-        if (apply_build(s, pos, npos, ops) < 0) {
-            EW_LOG_RL(EW_ERROR, "store", "apply: out of memory building the call");
-            goto out;
+    free_replies(s); /* the replies of the last read are no longer the caller's */
+    for (int attempt = 1;; attempt++) {
+        if (build_check(s, pos, npos) < 0) goto oom;
+        size_t n = ew_cmdbuf_count(s->call);
+        if (n) {
+            if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
+                goto oom;
+            if (roundtrip(s, s->call, 0, n, s->replies) < 0) return EW_APPLY_UNAVAILABLE;
+            s->nreplies = n;
+            s->stats.commands += n;
         }
-        if (!(r = call_last(s, 0))) {
-            res = EW_APPLY_UNAVAILABLE;
-            goto out;
+        enum ew_apply_result res = apply_check(s, s->replies, pos, npos, ops);
+        free_replies(s);
+        if (res != EW_APPLY_OK) {
+            if (res == EW_APPLY_ERROR) s->stats.errors++;
+            else s->stats.conflicts++;
+            if (npos && unwatch(s) < 0) return EW_APPLY_UNAVAILABLE;
+            return res;
         }
-        if (attempt == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            /* Redis lost the script (restart, SCRIPT FLUSH): load it again, once. */
-            freeReplyObject(r);
-            r = NULL;
-            EW_LOG(EW_NOTICE, "store", "redis %s lost the apply script: loading it again",
-                   s->where);
-            if (load_script(s, err, sizeof err) < 0) {
-                if (s->c->err) {
-                    fail_down(s, err);
-                    res = EW_APPLY_UNAVAILABLE;
-                } else {
-                    EW_LOG_RL(EW_ERROR, "store", "apply: %s", err);
-                    s->stats.errors++;
-                }
-                goto out;
-            }
-            s->stats.roundtrips++;
-            s->stats.commands++;
-            continue;
+        if (s->hook_between) s->hook_between(s->hook_arg);
+
+        if (build_exec(s, pos, npos, ops) < 0) goto oom;
+        n = ew_cmdbuf_count(s->call);
+        if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
+            goto oom;
+        if (roundtrip(s, s->call, 0, n, s->replies) < 0) return EW_APPLY_UNAVAILABLE;
+        s->nreplies = n;
+        const redisReply *x = s->replies[n - 1];
+        if (x->type == REDIS_REPLY_NIL) {
+            /* the positions changed between the check and EXEC: nothing ran */
+            free_replies(s);
+            s->stats.commands += 2;
+            if (attempt < APPLY_ATTEMPTS) continue;
+            EW_LOG_RL(EW_WARN, "store", "apply refused: %s kept changing during %d attempts",
+                      s->poskey, APPLY_ATTEMPTS);
+            s->stats.conflicts++;
+            return EW_APPLY_CONFLICT;
         }
-        break;
+        s->stats.commands += n;
+        if (x->type != REDIS_REPLY_ARRAY) {
+            /* EXECABORT: an op was refused while queueing; nothing ran */
+            const redisReply *why = x;
+            for (size_t i = 1; i + 1 < n && why == x; i++)
+                if (s->replies[i]->type == REDIS_REPLY_ERROR) why = s->replies[i];
+            EW_LOG_RL(EW_ERROR, "store", "apply refused by redis: %s",
+                      why->type == REDIS_REPLY_ERROR ? why->str : "unexpected reply to EXEC");
+            free_replies(s);
+            s->stats.errors++;
+            return EW_APPLY_ERROR;
+        }
+        size_t bad = 0, first_bad = 0;
+        for (size_t i = 0; i < x->elements; i++)
+            if (x->element[i]->type == REDIS_REPLY_ERROR && bad++ == 0) first_bad = i;
+        if (bad) {
+            /* checked in advance, so only another client changing a key's type between the
+               check and EXEC gets here; the other ops ran */
+            EW_LOG_RL(EW_ERROR, "store", "apply: %zu of %zu ops failed in the transaction, "
+                      "first op %zu: %s", bad, x->elements, first_bad + 1,
+                      x->element[first_bad]->str);
+            free_replies(s);
+            s->stats.errors++;
+            return EW_APPLY_ERROR;
+        }
+        free_replies(s);
+        s->stats.applies++;
+        return EW_APPLY_OK;
     }
-    res = apply_result(s, r, npos, nops);
-out:
-    freeReplyObject(r);
-    return res;
+oom:
+    EW_LOG_RL(EW_ERROR, "store", "apply: out of memory building the transaction");
+    free_replies(s);
+    return EW_APPLY_ERROR;
+}
+
+void ew_store_set_exec_hook(struct ew_store *s, void (*fn)(void *), void *arg)
+{
+    s->hook_between = fn;
+    s->hook_arg = arg;
 }
 
 /* ---- positions and namespace ---------------------------------------------- */
@@ -956,7 +1109,7 @@ int ew_store_get_positions(struct ew_store *s, const char *const *names, size_t 
     int brc = ew_cmd_begin(c, "HMGET") | ew_cmd_str(c, s->poskey);
     for (size_t i = 0; i < n && brc == 0; i++)
         brc |= ew_cmd_str(c, names[i]);
-    if (brc || !(r = call_last(s, 1))) goto out;
+    if (brc || !(r = call_last(s))) goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
         EW_LOG_RL(EW_ERROR, "store", "HMGET %s: unexpected reply%s%s", s->poskey,
                   r->type == REDIS_REPLY_ERROR ? ": " : "",
@@ -1003,7 +1156,7 @@ int64_t ew_store_drop_namespace(struct ew_store *s)
         ew_cmdbuf_reset(c);
         if ((ew_cmd_begin(c, "SCAN") | ew_cmd_str(c, cursor) | ew_cmd_str(c, "MATCH") |
              ew_cmd_str(c, s->pattern) | ew_cmd_str(c, "COUNT") | ew_cmd_str(c, SCAN_COUNT)) ||
-            !(scan = call_last(s, 1)))
+            !(scan = call_last(s)))
             goto fail;
         if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
             scan->element[0]->type != REDIS_REPLY_STRING ||
@@ -1021,7 +1174,7 @@ int64_t ew_store_drop_namespace(struct ew_store *s)
             int brc = ew_cmd_begin(c, "UNLINK");
             for (size_t i = 0; i < keys->elements && brc == 0; i++)
                 brc |= ew_cmd_arg(c, keys->element[i]->str, keys->element[i]->len);
-            if (brc || !(del = call_last(s, 1))) goto fail;
+            if (brc || !(del = call_last(s))) goto fail;
             if (del->type != REDIS_REPLY_INTEGER) {
                 EW_LOG(EW_ERROR, "store", "UNLINK: unexpected reply%s%s",
                        del->type == REDIS_REPLY_ERROR ? ": " : "",

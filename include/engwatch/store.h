@@ -4,18 +4,17 @@
  *   1. pipelined reads: any list of read commands, one round trip, replies
  *      returned in order (the window module builds them and parses replies);
  *   2. one atomic apply per batch: a list of write ops (HSET, HINCRBY, HDEL,
- *      PFADD, PEXPIRE, XADD ...) plus the batch's source positions, executed
- *      by one EVALSHA of daemon/lua/apply.lua.  The script first checks the
- *      positions against those stored in Redis and refuses the whole batch
- *      when any of them was already applied, so a redelivered or retried
- *      batch is never counted twice (see ew_store_apply);
+ *      PFADD, PEXPIRE, XADD ...) plus the batch's source positions, run as
+ *      one MULTI/EXEC transaction under WATCH of the positions.  The positions
+ *      are checked against those stored in Redis first and the whole batch is
+ *      refused when any of them was already applied, so a redelivered or
+ *      retried batch is never counted twice (see ew_store_apply);
  *   3. source positions: per (topic, partition) — or (file) for replay — the
  *      last applied offset, kept in one hash beside the state.
  *
  * Connection handling: connect and command timeouts always set; when Redis
  * is down ew_store_ensure retries with capped exponential backoff and logs
- * once per state change.  Scripts are loaded at connect (SCRIPT LOAD),
- * called by SHA and re-loaded on NOSCRIPT.
+ * once per state change.
  *
  * Key layout: every key starts with redis.prefix (default "ew:"); keys of
  * one account carry the hash tag {account}; see the README's "Redis keys".
@@ -52,8 +51,9 @@ void ew_cmdbuf_get(const struct ew_cmdbuf *b, size_t i, int *argc, const char *c
 struct ew_store;
 
 struct ew_store_stats {
-    uint64_t roundtrips;      /* pipelined reads + applies sent */
-    uint64_t commands;        /* Redis commands, counting each op inside an apply */
+    uint64_t roundtrips;      /* pipelined reads and apply rounds sent */
+    uint64_t commands;        /* Redis commands sent (each op of an apply, its checks and
+                                 MULTI/EXEC included) */
     uint64_t applies;
     uint64_t conflicts;       /* applies refused by the position guard */
     uint64_t errors;          /* connection or reply errors */
@@ -96,16 +96,22 @@ enum ew_apply_result {
     EW_APPLY_CONFLICT,     /* some position stands between first and last-1, or at/after first
                               for another batch: nothing applied; re-read positions and re-seek */
     EW_APPLY_UNAVAILABLE,  /* Redis down or timed out: nothing known; retry later (safe) */
-    EW_APPLY_ERROR,        /* Redis refused the script (bug or bad op): logged */
+    EW_APPLY_ERROR,        /* a bad op, a key of the wrong type, or Redis refused the
+                              transaction (a bug): logged */
 };
 
 /* Apply ops (each command of b: HSET HINCRBY HDEL PFADD PEXPIRE EXPIRE XADD DEL
  * SET UNLINK; other commands are refused) and advance the positions, in one
- * atomic step.  Keys are the ops' second arguments and are passed to the
- * script in KEYS.  Positions are checked first: the step runs only if every
- * stored position is < first (or absent). */
+ * atomic step.  Keys are the ops' second arguments (every argument of DEL and
+ * UNLINK).  Positions are checked first: the step runs only if every stored
+ * position is < first (or absent).  Before anything is written, ops with
+ * wrong argument counts or non-integer amounts, and ops on keys holding
+ * another type, refuse the batch (EW_APPLY_ERROR).  The replies of the last
+ * ew_store_read are freed. */
 enum ew_apply_result ew_store_apply(struct ew_store *s, const struct ew_position *pos, size_t npos,
                                     const struct ew_cmdbuf *ops);
+/* Tests: fn(arg) runs in every apply between its check and its EXEC (NULL: none). */
+void ew_store_set_exec_hook(struct ew_store *s, void (*fn)(void *), void *arg);
 
 /* Read the stored positions for names[0..n): out[i] = last applied offset,
  * or -1 when none.  0 / -1 (Redis unavailable). */

@@ -289,7 +289,7 @@ static void test_pipelined_read(struct ew_store *s, struct ew_cmdbuf *b)
     ew_cmdbuf_reset(b);
     check(ew_store_read(s, b, &rep) == 0, "an empty read succeeds");
 
-    /* DEL of 1001 keys in one op (more than one Lua chunk) */
+    /* DEL of 1001 keys in one op */
     ew_cmdbuf_reset(b);
     ew_cmd_begin(b, "DEL");
     for (int i = 0; i < n; i++)
@@ -312,8 +312,9 @@ static void test_guard(struct ew_store *s, struct ew_cmdbuf *b)
     check(ttl > 0 && ttl <= 60000, "PEXPIRE ran (pttl %lld)", ttl);
     check(raw_int("XLEN " PREFIX "alerts") == 1, "XADD ran");
     check(st->applies == before.applies + 1, "stats.applies +1");
-    /* 6 ops + HMGET + HSET of the positions, + the position read just above */
-    check(st->commands == before.commands + 6 + 2 + 1, "stats.commands counts ops and positions");
+    /* WATCH, HMGET and TYPE of its 3 keys; MULTI, 6 ops, HSET of the positions, EXEC; and
+       the position read just above */
+    check(st->commands == before.commands + 5 + 9 + 1, "stats.commands counts every command");
 
     struct snap s0 = snap();
     check(apply1(s, "t:0", 0, 9, b) == EW_APPLY_DUPLICATE, "re-applying the batch: DUPLICATE");
@@ -358,15 +359,52 @@ static void test_guard(struct ew_store *s, struct ew_cmdbuf *b)
     check(ew_store_apply(s, &bad, 1, b) == EW_APPLY_ERROR, "first > last is refused");
 }
 
-static void test_noscript(struct ew_store *s, struct ew_cmdbuf *b)
+/* The hook writes into the positions hash between an apply's check and its
+ * EXEC, as another member would: the first `left` times it runs. */
+struct race {
+    const char *cmd;
+    int left, ran;
+};
+
+static void race_hook(void *arg)
 {
-    check(raw_is("OK", "SCRIPT FLUSH"), "SCRIPT FLUSH on a second connection");
+    struct race *r = arg;
+    if (r->left <= 0) return;
+    r->left--;
+    r->ran++;
+    redisReply *x = redisCommand(raw, r->cmd);
+    freeReplyObject(x);
+}
+
+static void test_exec_race(struct ew_store *s, struct ew_cmdbuf *b)
+{
     small_batch(b);
+    struct race r = {"HSET " PREFIX "positions other:0 5", 1, 0};
+    ew_store_set_exec_hook(s, race_hook, &r);
     uint64_t rt = ew_store_stats(s)->roundtrips;
-    check(apply1(s, "t:0", 100, 109, b) == EW_APPLY_OK, "apply after SCRIPT FLUSH: OK");
-    check(ew_store_stats(s)->roundtrips == rt + 3, "by EVALSHA, SCRIPT LOAD, EVALSHA");
-    check(raw_int("HINCRBY " PREFIX "{acc}:c f 0") == 9 && position(s, "t:0") == 109,
+    long long before = raw_int("HINCRBY " PREFIX "{acc}:c f 0");
+    check(apply1(s, "t:0", 100, 109, b) == EW_APPLY_OK && r.ran == 1,
+          "another writer touched the positions between check and EXEC: still OK");
+    check(ew_store_stats(s)->roundtrips == rt + 4, "by check, aborted EXEC, check, EXEC");
+    check(raw_int("HINCRBY " PREFIX "{acc}:c f 0") == before + 3 && position(s, "t:0") == 109,
           "applied exactly once");
+
+    /* another member applies the same batch in between: ours must not run */
+    r = (struct race){"HSET " PREFIX "positions t:0 119", 1, 0};
+    struct snap s0 = snap();
+    check(apply1(s, "t:0", 110, 119, b) == EW_APPLY_DUPLICATE && r.ran == 1,
+          "the batch applied by another writer in between: DUPLICATE");
+    check(same(s0, snap()) && position(s, "t:0") == 119, "nothing of ours ran");
+
+    /* a writer that never stops: refused after a bounded number of attempts */
+    r = (struct race){"HINCRBY " PREFIX "positions other:0 1", 1000, 0};
+    s0 = snap();
+    check(apply1(s, "t:0", 120, 129, b) == EW_APPLY_CONFLICT && r.ran == 3,
+          "positions changing at every attempt: CONFLICT after 3 attempts");
+    check(same(s0, snap()) && position(s, "t:0") == 119, "nothing ran");
+    ew_store_set_exec_hook(s, NULL, NULL);
+    check(apply1(s, "t:0", 120, 129, b) == EW_APPLY_OK && position(s, "t:0") == 129,
+          "and the same batch applies once the writer stopped");
 }
 
 static void test_big_ops(struct ew_store *s, struct ew_cmdbuf *b)
@@ -442,7 +480,7 @@ static void test_refused(struct ew_store *s, struct ew_cmdbuf *b)
     check(apply1(s, "r:0", 0, 0, b) == EW_APPLY_ERROR && position(s, "t:0") == 109,
           "an op on the positions hash is refused");
 
-    /* checks done by the script, before its first write */
+    /* checks done before the transaction: nothing of it runs */
     ew_cmdbuf_reset(b);
     cmd(b, "HSET", PREFIX "r:x", "f", "v", NULL);
     cmd(b, "HSET", PREFIX "r:y", "f1", "v1", "field-without-value", NULL);
@@ -524,7 +562,7 @@ static int run_main(int port)
     test_connect(s);
     test_pipelined_read(s, b);
     test_guard(s, b);
-    test_noscript(s, b);
+    test_exec_race(s, b);
     test_big_ops(s, b);
     test_refused(s, b);
     test_drop(s, port);

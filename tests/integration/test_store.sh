@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The store module (daemon/store.c + daemon/lua/apply.lua) against real
+# The store module (daemon/store.c) against real
 # redis-servers, through the C program tests/integration/store_itest.c:
-#   main  reads, applies, the position guard, NOSCRIPT, big ops, refused ops,
+#   main  reads, applies, the position guard, a position written between an
+#         apply's check and its EXEC, big ops, refused ops,
 #         positions, drop_namespace;
 #   down  a paused Redis (command timeout), then Redis shut down under a
 #         connected store and restarted on the same port by this script (the program creates a marker file when it is
@@ -90,7 +91,7 @@ if wait_until 10 "redis-cli -p $AUTH_PORT -a s3cret --no-auth-warning ping 2>/de
     check "a wrong password is logged clearly" \
         grep -q "redis 127.0.0.1:$AUTH_PORT unavailable: AUTH failed: WRONGPASS" "$T/auth.log"
     check "a missing password is logged clearly" \
-        grep -q "redis 127.0.0.1:$AUTH_PORT unavailable: SCRIPT LOAD failed: NOAUTH" "$T/auth.log"
+        grep -q "redis 127.0.0.1:$AUTH_PORT unavailable: PING failed: NOAUTH" "$T/auth.log"
     check "the password never appears in the log" bash -c "! grep -q s3cret '$T/auth.log'"
 else
     not_ok "redis-server with --requirepass starts"
