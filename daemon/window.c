@@ -26,8 +26,8 @@ const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', '
 /* Every field of an account's hash is held as one of these while folding: a
  * bucket field ("R:I" or "R:I:POST") packs all metrics of the bucket, in enum
  * ew_metric order, stored in Redis as "c,h,d,k,l,s,f,n,u,p" with trailing
- * zeros left out; any other field (wm, x, pt:POST, F:I, Ft:I, R*) is one
- * integer in v[0]. */
+ * zeros left out; a follower snapshot "F:I" is "followers,ts"; any other field
+ * (wm, x, pt:POST, R*) is one integer in v[0]. */
 struct val {
     int64_t v[EW_M__COUNT];
     int64_t dead_at; /* the watermark at which the field leaves its retention (see
@@ -35,6 +35,11 @@ struct val {
 };
 
 static int is_bucket_field(const char *f) { return f[0] >= '0' && f[0] <= '9'; }
+/* Fields stored as a comma-separated list (buckets and follower snapshots). */
+static int is_packed(const char *f, size_t len)
+{
+    return len && (is_bucket_field(f) || (len >= 2 && f[0] == 'F' && f[1] == ':'));
+}
 #define FP_BUCKET_MS 3600000LL /* copy-paste fingerprints are counted per hour */
 
 struct wev {
@@ -521,13 +526,14 @@ static int64_t snap_get(struct ew_window *w, const char *f, size_t flen)
 }
 
 /* The watermark from which field f[0..len) is stale: a bucket ("R:I...", or
- * a follower snapshot "F:I"/"Ft:I" of the coarsest resolution) past its
+ * a follower snapshot "F:I" of the coarsest resolution) past its
  * resolution's retention; INT64_MAX for the fields that do not expire so. */
 static int64_t expiry_of(const struct ew_window *w, const char *f, size_t len)
 {
     const struct ew_resolution *r;
     size_t i;
     if (len >= 3 && f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
+        /* "Ft:I" is the snapshot time of the layout before "F:I" held it: aged out alike */
         r = &w->res[w->nres - 1];
         i = f[1] == ':' ? 2 : 3;
     } else if (len && is_bucket_field(f)) {
@@ -760,7 +766,7 @@ static int read_snapshot(struct ew_window *w, const redisReply *r)
         if (!slot)
             return -1;
         slot->dead_at = expiry_of(w, k->str, k->len);
-        if (k->len && is_bucket_field(k->str)) {
+        if (is_packed(k->str, k->len)) {
             /* "c,h,d,...": at most EW_M__COUNT integers */
             const char *p = v->str, *end = v->str + v->len;
             for (int m = 0; m < EW_M__COUNT && p < end; m++) {
@@ -849,7 +855,7 @@ static int put_field(struct ew_window *w, size_t *len, const char *k, size_t kl,
                      const struct val *v)
 {
     int nv = 1;
-    if (kl && is_bucket_field(k))
+    if (is_packed(k, kl))
         for (int m = 0; m < EW_M__COUNT; m++)
             if (v->v[m])
                 nv = m + 1;
@@ -1102,12 +1108,17 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 break;
             }
             case EW_EV_PROFILE: {
+                /* the latest snapshot of each coarsest bucket: "F:I" = followers,ts */
                 int64_t idx = floordiv(ev->ts, coarse->bucket_ms);
-                int tl = snprintf(f, sizeof f, "Ft:%" PRId64, idx);
-                if (snap_get(w, f, (size_t)tl) <= ev->ts) {
-                    rc |= field_set(w, f, (size_t)tl, ev->ts);
-                    int vl = snprintf(f, sizeof f, "F:%" PRId64, idx);
-                    rc |= field_set(w, f, (size_t)vl, ev->aux);
+                f[0] = 'F';
+                f[1] = ':';
+                size_t fl = 2 + put_i64(f + 2, idx);
+                struct val *x = touch(w, f, fl);
+                if (!x) {
+                    rc = -1;
+                } else if (x->v[1] <= ev->ts) {
+                    x->v[0] = ev->aux;
+                    x->v[1] = ev->ts;
                 }
                 break;
             }
@@ -1151,7 +1162,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 char cb[256];
                 if (ew_cmd_arg(ops, fk, fkl) < 0)
                     return -1;
-                if (is_bucket_field(fk) ? ew_cmd_arg(ops, cb, format_counts(v, cb, sizeof cb)) < 0
+                if (is_packed(fk, fkl) ? ew_cmd_arg(ops, cb, format_counts(v, cb, sizeof cb)) < 0
                                         : ew_cmd_int(ops, v->v[0]) < 0)
                     return -1;
             }
@@ -1378,20 +1389,16 @@ int ew_view_followers(const struct ew_view *v, int64_t at_ms, int64_t *followers
     const struct ew_resolution *c = &v->res[v->nres - 1];
     int64_t hi = floordiv(at_ms, c->bucket_ms);
     int64_t lo = hi - c->retention_ms / c->bucket_ms;
-    char f[48] = "Ft:";
+    char f[48] = "F:";
     for (int64_t i = hi; i >= lo; i--) {
         /* hot (detectors look back up to the coarsest retention): no snprintf */
-        size_t n = 3 + put_i64(f + 3, i);
-        const struct val *t = view_get(v, f, n);
-        if (!t || t->v[0] > at_ms)
-            continue; /* none in this bucket, or only a later one (in the current bucket) */
-        char g[48] = "F:";
-        n = 2 + put_i64(g + 2, i);
-        const struct val *x = view_get(v, g, n);
-        if (!x)
-            continue;
+        size_t n = 2 + put_i64(f + 2, i);
+        const struct val *x = view_get(v, f, n);
+        if (!x || x->v[1] > at_ms || !x->v[1])
+            continue; /* none in this bucket, or only a later one (in the current bucket), or
+                         one of the older layout without its time */
         *followers = x->v[0];
-        *snap_ms = t->v[0];
+        *snap_ms = x->v[1];
         return 0;
     }
     return -1;
@@ -1554,13 +1561,12 @@ int ew_view_add_snapshot(struct ew_view *v, int64_t ts, int64_t followers)
     if (!v->own)
         return -1;
     int64_t idx = floordiv(ts, v->res[v->nres - 1].bucket_ms);
-    int l = snprintf(f, sizeof f, "Ft:%" PRId64, idx);
+    int l = snprintf(f, sizeof f, "F:%" PRId64, idx);
     const struct val *t = ew_hmap_get(v->own, f, (size_t)l);
-    if (t && t->v[0] > ts)
+    if (t && t->v[1] > ts)
         return 0; /* a later snapshot of the same bucket wins, as in the fold */
-    if (own_set(v, f, (size_t)l, 0, ts, 0) < 0)
+    if (own_set(v, f, (size_t)l, 1, ts, 0) < 0)
         return -1;
-    l = snprintf(f, sizeof f, "F:%" PRId64, idx);
     return own_set(v, f, (size_t)l, 0, followers, 0);
 }
 

@@ -18,7 +18,7 @@
  *                        as "c,h,d,k,l,s,f,n,u,p" (enum ew_metric order; trailing
  *                        zeros left out)
  *     R:I:POST           the same counters for one post (c h d k l s)
- *     F:I, Ft:I          latest follower snapshot in coarsest bucket I, and its ts
+ *     F:I                latest follower snapshot in coarsest bucket I: "followers,ts"
  *     pt:POST            publication time of POST (from its post event)
  *     R*                 the account's risk and incident state (see risk.c)
  *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
