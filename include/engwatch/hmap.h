@@ -28,6 +28,8 @@ void *ew_hmap_get(const struct ew_hmap *m, const char *key, size_t klen);
  * and value slot. */
 void *ew_hmap_at(const struct ew_hmap *m, size_t i, const char **key, size_t *klen);
 
-uint64_t ew_hash64(const void *p, size_t len); /* fast, seedless, good distribution */
+/* FNV-1a + avalanche, seedless.  Stored and shown (fingerprints, alert and incident ids):
+ * its values must never change. */
+uint64_t ew_hash64(const void *p, size_t len);
 
 #endif
