@@ -614,6 +614,20 @@ static int bucket_field(char *f, size_t len, size_t res, int64_t idx, const char
     return (int)n;
 }
 
+/* Add one to the decimal digits p[0..n) in place; 0 when that needs one more
+ * digit (the caller formats anew). */
+static int digits_up(char *p, size_t n)
+{
+    while (n--) {
+        if (p[n] != '9') {
+            p[n]++;
+            return 1;
+        }
+        p[n] = '0';
+    }
+    return 0;
+}
+
 /* Count metric m for the account (and for post when given) at every resolution. */
 static int count(struct ew_window *w, int m, int64_t ts, const char *post, size_t plen)
 {
@@ -1334,9 +1348,18 @@ void ew_view_sums(const struct ew_view *v, size_t res, const char *post, size_t 
     int64_t keep = v->res[res].retention_ms / b + 1;
     if (hi - lo > keep)
         lo = hi - keep;
+    /* hot (every detector at every event): the key is formatted once and its index
+       digits counted up in place */
+    size_t n = 0, ds = 0, de = 0;
     for (int64_t i = lo; i <= hi; i++) {
-        const struct val *x = view_get(v, f, (size_t)bucket_field(f, sizeof f, res, i, post,
-                                                                   post_len));
+        if (i == lo || i <= 0 || !digits_up(f + ds, de - ds)) {
+            n = (size_t)bucket_field(f, sizeof f, res, i, post, post_len);
+            ds = (size_t)(strchr(f, ':') - f) + 1;
+            de = ds + (size_t)(i < 0);
+            while (de < n && f[de] >= '0' && f[de] <= '9')
+                de++;
+        }
+        const struct val *x = view_get(v, f, n);
         if (x)
             for (int m = 0; m < EW_M__COUNT; m++)
                 out[m] += x->v[m];
