@@ -11,8 +11,8 @@
 #      consuming the same messages from devbroker
 #   2. live: the messages are pre-produced (lz4, BENCH_PARTITIONS partitions), then
 #      engwatchd starts; rate from the first to the last applied message (stored positions,
-#      polled), Redis commands per event (INFO commandstats deltas, Lua-internal calls
-#      included), peak RSS (VmHWM), Redis memory per account with state
+#      polled), Redis commands per event (INFO commandstats deltas: every command of the
+#      apply's check and transaction), peak RSS (VmHWM), Redis memory per account with state
 #   3. latency: a new topic fed by build/tools/produce at 50% of the live rate for
 #      BENCH_LAT_SECONDS s, then a 60-comment bot burst; p50/p99/max of
 #      engwatch_apply_delay_ms from /metrics ("n/a" with the reason when the daemon does not
@@ -479,7 +479,7 @@ live engwatchd (Kafka -> decode -> store -> detectors -> risk -> outbox)
   start-up until first applied       $LIVE_STARTUP s (not counted)
   ratio to kcat -C                   $RATIO
   micro-batches (/metrics)           $LIVE_BATCH
-  Redis commands per event           $CMDS_PER_EVENT (INFO commandstats delta, calls inside the Lua apply included):
+  Redis commands per event           $CMDS_PER_EVENT (INFO commandstats delta, every command of each apply):
 $(sed '$d' "$RUN/live.cmds")
   Redis traffic per event            $NET_IN bytes in, $NET_OUT bytes out (the bench's polling included)
   CPU per event                      engwatchd $LIVE_US us (all threads, start-up included), redis-server $REDIS_US us

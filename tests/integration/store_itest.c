@@ -477,7 +477,7 @@ static void test_refused(struct ew_store *s, struct ew_cmdbuf *b)
 
     ew_cmdbuf_reset(b);
     cmd(b, "HSET", PREFIX "positions", "t:0", "0", NULL);
-    check(apply1(s, "r:0", 0, 0, b) == EW_APPLY_ERROR && position(s, "t:0") == 109,
+    check(apply1(s, "r:0", 0, 0, b) == EW_APPLY_ERROR && position(s, "t:0") == 129,
           "an op on the positions hash is refused");
 
     /* checks done before the transaction: nothing of it runs */

@@ -50,8 +50,10 @@ fi
 "${WRAP[@]}" "$ITEST" main "$REDIS_PORT" >"$T/main.log" 2>&1
 relay main "$T/main.log" $?
 check "a refused opcode is logged" grep -q 'apply refused: op 2: FLUSHALL is not an allowed command' "$T/main.log"
-check "a script refusal is logged with its reason" \
-    grep -q "apply refused by redis: .*ew-apply: op 2 (HSET): arguments must come in groups of 2" "$T/main.log"
+check "a malformed op is logged with its reason" \
+    grep -q "apply refused: op 2: HSET with 4 arguments" "$T/main.log"
+check "a key of the wrong type is logged" \
+    grep -q "apply refused: op 2 (HINCRBY): itest:r:str holds another type" "$T/main.log"
 check "a conflict is logged with the stored position" \
     grep -q 'apply refused: positions already past the batch: t:0 at 9' "$T/main.log"
 
