@@ -30,8 +30,8 @@
  * positions changed since the WATCH (another member applied in between; the
  * check is then repeated).  Argument counts and integer arguments are checked
  * here first, since Redis reports those only while running the transaction,
- * after the ops before them have run.  Op keys are de-duplicated with a small
- * open-addressing table kept in the store, so each key is checked once.
+ * after the ops before them have run.  Op keys are de-duplicated (an ew_hmap
+ * kept in the store), so each key is checked once.
  * (This replaced one EVALSHA of a Lua script per batch: Redis spent about a
  * third of its time converting the ops into Lua and back.)
  */
@@ -47,6 +47,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "engwatch/hmap.h"
 #include "engwatch/log.h"
 
 /* ---- command buffers ----------------------------------------------------- */
@@ -228,6 +229,12 @@ void ew_cmdbuf_get(const struct ew_cmdbuf *b, size_t i, int *argc, const char *c
 
 /* ---- the store ------------------------------------------------------------ */
 
+/* An op key of one apply: its entry number, and its type while checking (T_*). */
+struct okey {
+    uint32_t k;
+    unsigned char type;
+};
+
 #define BACKOFF_BASE_MS 100
 #define SCAN_COUNT      "1000"
 
@@ -259,14 +266,12 @@ struct ew_store {
 
     struct ew_cmdbuf *call; /* scratch for the apply's rounds, HMGET, SCAN, UNLINK */
 
-    /* op keys of one apply: keys[k] = bytes of the k-th distinct key */
-    const char **kptr;
-    size_t *klen;
-    size_t nkeys, capkeys;
-    uint32_t *slots; /* open addressing: 0 = empty, else k + 1 */
-    size_t nslots;   /* power of two */
-    unsigned char *ktype; /* per key: its type (T_*) while checking an apply */
-    uint32_t *opkey; /* per op argument that is a key: its k, in order */
+    /* one apply: its distinct op keys in first-use order (value: struct okey), per op
+       its index in apply_ops, per op argument that is a key its entry in keys */
+    struct ew_hmap *keys;
+    unsigned char *opcode;
+    size_t capopcode;
+    uint32_t *opkey;
     size_t capopkey;
     void (*hook_between)(void *); /* tests: runs between an apply's check and EXEC */
     void *hook_arg;
@@ -324,7 +329,9 @@ int ew_store_new(struct ew_store **out, const struct ew_config *cfg)
     s->password = dup_or_empty(r->password);
     s->prefix = dup_or_empty(r->prefix);
     s->call = ew_cmdbuf_new();
-    if (!s->host || !s->unix_socket || !s->user || !s->password || !s->prefix || !s->call)
+    s->keys = ew_hmap_new(sizeof(struct okey));
+    if (!s->host || !s->unix_socket || !s->user || !s->password || !s->prefix || !s->call ||
+        !s->keys)
         goto fail;
     s->port = (int)r->port;
     s->db = r->db;
@@ -374,10 +381,8 @@ void ew_store_free(struct ew_store *s)
     free(s->replies);
     free(s->resp);
     ew_cmdbuf_free(s->call);
-    free(s->kptr);
-    free(s->klen);
-    free(s->ktype);
-    free(s->slots);
+    ew_hmap_free(s->keys);
+    free(s->opcode);
     free(s->opkey);
     free(s->pattern);
     free(s->poskey);
@@ -661,20 +666,30 @@ static redisReply *call_last(struct ew_store *s)
     return r;
 }
 
-int ew_store_read(struct ew_store *s, const struct ew_cmdbuf *b, redisReply ***replies)
+/* Send every command of b in one round trip, the replies into s->replies
+ * (the previous ones freed).  0; -1 when Redis went down (the store is marked
+ * down); -2 out of memory. */
+static int send_all(struct ew_store *s, const struct ew_cmdbuf *b)
 {
     size_t n = ew_cmdbuf_count(b);
     free_replies(s);
-    *replies = NULL;
-    if (ew_store_ensure(s) < 0) return -1;
     if (n == 0) return 0;
-    if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0) {
-        EW_LOG_RL(EW_ERROR, "store", "read: out of memory for %zu replies", n);
-        return -1;
-    }
+    if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0) return -2;
     if (roundtrip(s, b, 0, n, s->replies) < 0) return -1;
     s->stats.commands += n;
     s->nreplies = n;
+    return 0;
+}
+
+int ew_store_read(struct ew_store *s, const struct ew_cmdbuf *b, redisReply ***replies)
+{
+    *replies = NULL;
+    free_replies(s);
+    if (ew_store_ensure(s) < 0) return -1;
+    int rc = send_all(s, b);
+    if (rc == -2)
+        EW_LOG_RL(EW_ERROR, "store", "read: out of memory for %zu replies", ew_cmdbuf_count(b));
+    if (rc < 0) return -1;
     *replies = s->replies;
     return 0;
 }
@@ -718,56 +733,21 @@ static int op_index(const char *p, size_t n)
     return -1;
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-/* Index of key p[0..n) among the distinct keys, adding it when new; -1 on
- * allocation failure.  p is borrowed from the ops buffer (stable for the call). */
+/* The entry of key p[0..n) among the apply's distinct keys, added when new; -1 on
+ * allocation failure. */
 static int64_t key_index(struct ew_store *s, const char *p, size_t n)
 {
-    if (s->nkeys >= UINT32_MAX - 1) return -1;
-    if ((s->nkeys + 1) * 2 > s->nslots) {
-        size_t ns = s->nslots ? s->nslots * 2 : 256;
-        uint32_t *sl = calloc(ns, sizeof *sl);
-        if (!sl) return -1;
-        for (size_t k = 0; k < s->nkeys; k++) {
-            size_t i = hash_bytes(s->kptr[k], s->klen[k]) & (ns - 1);
-            while (sl[i])
-                i = (i + 1) & (ns - 1);
-            sl[i] = (uint32_t)k + 1;
-        }
-        free(s->slots);
-        s->slots = sl;
-        s->nslots = ns;
-    }
-    size_t i = hash_bytes(p, n) & (s->nslots - 1);
-    for (; s->slots[i]; i = (i + 1) & (s->nslots - 1)) {
-        size_t k = s->slots[i] - 1;
-        if (s->klen[k] == n && memcmp(s->kptr[k], p, n) == 0) return (int64_t)k;
-    }
-    size_t c1 = s->capkeys, c2 = s->capkeys, c3 = s->capkeys;
-    if (grow_array((void **)&s->kptr, &c1, s->nkeys + 1, sizeof *s->kptr) < 0 ||
-        grow_array((void **)&s->klen, &c2, s->nkeys + 1, sizeof *s->klen) < 0 ||
-        grow_array((void **)&s->ktype, &c3, s->nkeys + 1, sizeof *s->ktype) < 0)
-        return -1;
-    s->capkeys = c1;
-    s->kptr[s->nkeys] = p;
-    s->klen[s->nkeys] = n;
-    s->slots[i] = (uint32_t)s->nkeys + 1;
-    return (int64_t)s->nkeys++;
+    int created;
+    struct okey *o = ew_hmap_upsert(s->keys, p, n, &created);
+    if (!o) return -1;
+    if (created) o->k = (uint32_t)(ew_hmap_count(s->keys) - 1);
+    return o->k;
 }
 
-static void keys_reset(struct ew_store *s)
+/* Key k of the apply (NUL-terminated) and its slot. */
+static struct okey *key_at(const struct ew_store *s, size_t k, const char **key, size_t *klen)
 {
-    s->nkeys = 0;
-    if (s->slots) memset(s->slots, 0, s->nslots * sizeof *s->slots);
+    return ew_hmap_at(s->keys, k, key, klen);
 }
 
 /* p[0..n) is a decimal integer (optional '-', at most 19 digits). */
@@ -786,8 +766,8 @@ static int is_cond(const char *p, size_t n)
                       strncasecmp(p, "GT", 2) == 0 || strncasecmp(p, "LT", 2) == 0);
 }
 
-/* Check positions and ops, and collect the distinct op keys (s->kptr) and,
- * per key argument in op order, its key index (s->opkey).  Everything Redis
+/* Check positions and ops, and collect the distinct op keys (s->keys), per op
+ * its opcode (s->opcode) and per key argument in op order its key (s->opkey).  Everything Redis
  * would refuse half-way through a transaction (a wrong argument count, a
  * non-integer increment) is refused here, before anything is sent.  0, or -1
  * with the reason logged. */
@@ -797,7 +777,10 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
     char show[64];
     size_t poslen = strlen(s->poskey), nk = 0;
 
-    keys_reset(s);
+    ew_hmap_clear(s->keys);
+    if (grow_array((void **)&s->opcode, &s->capopcode, ew_cmdbuf_count(ops) + 1,
+                   sizeof *s->opcode) < 0)
+        goto oom;
     for (size_t p = 0; p < npos; p++) {
         if (!pos[p].name || pos[p].first < 0 || pos[p].first > pos[p].last) {
             EW_LOG_RL(EW_ERROR, "store",
@@ -817,6 +800,7 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
         }
         const struct apply_op *o = &apply_ops[op];
         size_t n = argc - 1;
+        s->opcode[i] = (unsigned char)op;
         if (argc < 2) {
             EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s without a key", i + 1,
                       o->name);
@@ -874,8 +858,12 @@ static int build_check(struct ew_store *s, const struct ew_position *pos, size_t
         for (size_t p = 0; p < npos && rc == 0; p++)
             rc |= ew_cmd_str(c, pos[p].name);
     }
-    for (size_t k = 0; k < s->nkeys && rc == 0; k++)
-        rc |= ew_cmd_begin(c, "TYPE") | ew_cmd_arg(c, s->kptr[k], s->klen[k]);
+    for (size_t k = 0; k < ew_hmap_count(s->keys) && rc == 0; k++) {
+        const char *key;
+        size_t klen;
+        key_at(s, k, &key, &klen);
+        rc |= ew_cmd_begin(c, "TYPE") | ew_cmd_arg(c, key, klen);
+    }
     return rc ? -1 : 0;
 }
 
@@ -889,7 +877,7 @@ static int build_exec(struct ew_store *s, const struct ew_position *pos, size_t 
     rc |= ew_cmd_begin(c, "MULTI");
     for (size_t i = 0; i < ew_cmdbuf_count(ops) && rc == 0; i++) {
         size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
-        rc |= ew_cmd_begin(c, apply_ops[op_index(ops->ptr[a0], ops->alen[a0])].name);
+        rc |= ew_cmd_begin(c, apply_ops[s->opcode[i]].name);
         for (size_t j = 1; j < argc && rc == 0; j++)
             rc |= ew_cmd_arg(c, ops->ptr[a0 + j], ops->alen[a0 + j]);
     }
@@ -912,20 +900,27 @@ static int type_of(const redisReply *r)
     return T_OTHER;
 }
 
-/* A stored position: a canonical non-negative decimal offset, or -1 (absent),
- * or -2 (not an offset). */
-static int64_t stored_offset(const redisReply *r)
+/* A stored position: 0 with *out = the offset (-1 when absent), -1 when the
+ * value is not a non-negative decimal offset. */
+static int stored_offset(const redisReply *r, int64_t *out)
 {
-    if (r->type == REDIS_REPLY_NIL) return -1;
-    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 19 ||
-        (r->len > 1 && r->str[0] == '0'))
-        return -2;
-    int64_t v = 0;
-    for (size_t i = 0; i < r->len; i++) {
-        if (r->str[i] < '0' || r->str[i] > '9') return -2;
-        v = v * 10 + (r->str[i] - '0');
+    char *end = NULL;
+    if (r->type == REDIS_REPLY_NIL) {
+        *out = -1;
+        return 0;
     }
-    return v;
+    if (r->type != REDIS_REPLY_STRING) return -1;
+    errno = 0;
+    long long v = strtoll(r->str, &end, 10);
+    if (end == r->str || *end || errno || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The text of an error reply, or a word for any other unexpected reply. */
+static const char *reply_error(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
 }
 
 /* Judge round 1's replies (rep[0..)): EW_APPLY_OK when the step may run.
@@ -938,9 +933,8 @@ static enum ew_apply_result apply_check(struct ew_store *s, redisReply **rep,
     if (npos) {
         const redisReply *w = rep[0], *h = rep[1];
         if (w->type == REDIS_REPLY_ERROR || h->type != REDIS_REPLY_ARRAY || h->elements != npos) {
-            EW_LOG_RL(EW_ERROR, "store", "apply: reading the positions in %s failed%s%s",
-                      s->poskey, w->type == REDIS_REPLY_ERROR || h->type == REDIS_REPLY_ERROR ? ": " : "",
-                      w->type == REDIS_REPLY_ERROR ? w->str : h->type == REDIS_REPLY_ERROR ? h->str : "");
+            EW_LOG_RL(EW_ERROR, "store", "apply: reading the positions in %s failed: %s",
+                      s->poskey, reply_error(w->type == REDIS_REPLY_ERROR ? w : h));
             return EW_APPLY_ERROR;
         }
         int dup = 1;
@@ -948,8 +942,8 @@ static enum ew_apply_result apply_check(struct ew_store *s, redisReply **rep,
         size_t nn = 0;
         names[0] = '\0';
         for (size_t p = 0; p < npos; p++) {
-            int64_t v = stored_offset(h->element[p]);
-            if (v == -2) {
+            int64_t v;
+            if (stored_offset(h->element[p], &v) < 0) {
                 EW_LOG_RL(EW_ERROR, "store", "apply: stored position %s in %s is not an offset",
                           pos[p].name, s->poskey);
                 return EW_APPLY_ERROR;
@@ -969,30 +963,30 @@ static enum ew_apply_result apply_check(struct ew_store *s, redisReply **rep,
         }
         r0 = 2;
     }
-    for (size_t k = 0; k < s->nkeys; k++) {
+    for (size_t k = 0; k < ew_hmap_count(s->keys); k++) {
+        const char *key;
         int t = type_of(rep[r0 + k]);
+        struct okey *o = key_at(s, k, &key, NULL);
         if (t < 0) {
-            EW_LOG_RL(EW_ERROR, "store", "apply: TYPE %s failed%s%s", s->kptr[k],
-                      rep[r0 + k]->type == REDIS_REPLY_ERROR ? ": " : "",
-                      rep[r0 + k]->type == REDIS_REPLY_ERROR ? rep[r0 + k]->str : "");
+            EW_LOG_RL(EW_ERROR, "store", "apply: TYPE %s failed: %s", key, reply_error(rep[r0 + k]));
             return EW_APPLY_ERROR;
         }
-        s->ktype[k] = (unsigned char)t;
+        o->type = (unsigned char)t;
     }
     /* follow the types the ops give their keys, as Redis will run them */
     size_t nk = 0;
     for (size_t i = 0; i < ew_cmdbuf_count(ops); i++) {
-        size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
-        const struct apply_op *o = &apply_ops[op_index(ops->ptr[a0], ops->alen[a0])];
-        size_t lastkey = o->all_keys ? argc - 1 : 1;
+        const struct apply_op *o = &apply_ops[s->opcode[i]];
+        size_t lastkey = o->all_keys ? cmd_argc(ops, i) - 1 : 1;
         for (size_t j = 1; j <= lastkey; j++) {
-            size_t k = s->opkey[nk++];
-            if (o->want != T_ANY && s->ktype[k] != T_NONE && s->ktype[k] != o->want) {
+            const char *key;
+            struct okey *x = key_at(s, s->opkey[nk++], &key, NULL);
+            if (o->want != T_ANY && x->type != T_NONE && x->type != o->want) {
                 EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu (%s): %s holds another type",
-                          i + 1, o->name, s->kptr[k]);
+                          i + 1, o->name, key);
                 return EW_APPLY_ERROR;
             }
-            if (o->makes != T_ANY) s->ktype[k] = (unsigned char)o->makes;
+            if (o->makes != T_ANY) x->type = (unsigned char)o->makes;
         }
     }
     return EW_APPLY_OK;
@@ -1016,17 +1010,11 @@ enum ew_apply_result ew_store_apply(struct ew_store *s, const struct ew_position
     if (apply_prepare(s, pos, npos, ops) < 0) return EW_APPLY_ERROR;
     if (npos == 0 && nops == 0) return EW_APPLY_OK;
     if (ew_store_ensure(s) < 0) return EW_APPLY_UNAVAILABLE;
-    free_replies(s); /* the replies of the last read are no longer the caller's */
     for (int attempt = 1;; attempt++) {
-        if (build_check(s, pos, npos) < 0) goto oom;
-        size_t n = ew_cmdbuf_count(s->call);
-        if (n) {
-            if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
-                goto oom;
-            if (roundtrip(s, s->call, 0, n, s->replies) < 0) return EW_APPLY_UNAVAILABLE;
-            s->nreplies = n;
-            s->stats.commands += n;
-        }
+        /* (frees the replies of the last read: they are no longer the caller's) */
+        int sent = build_check(s, pos, npos) < 0 ? -2 : send_all(s, s->call);
+        if (sent == -2) goto oom;
+        if (sent < 0) return EW_APPLY_UNAVAILABLE;
         enum ew_apply_result res = apply_check(s, s->replies, pos, npos, ops);
         free_replies(s);
         if (res != EW_APPLY_OK) {
@@ -1037,31 +1025,26 @@ enum ew_apply_result ew_store_apply(struct ew_store *s, const struct ew_position
         }
         if (s->hook_between) s->hook_between(s->hook_arg);
 
-        if (build_exec(s, pos, npos, ops) < 0) goto oom;
-        n = ew_cmdbuf_count(s->call);
-        if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
-            goto oom;
-        if (roundtrip(s, s->call, 0, n, s->replies) < 0) return EW_APPLY_UNAVAILABLE;
-        s->nreplies = n;
+        sent = build_exec(s, pos, npos, ops) < 0 ? -2 : send_all(s, s->call);
+        if (sent == -2) goto oom;
+        if (sent < 0) return EW_APPLY_UNAVAILABLE;
+        size_t n = s->nreplies;
         const redisReply *x = s->replies[n - 1];
         if (x->type == REDIS_REPLY_NIL) {
             /* the positions changed between the check and EXEC: nothing ran */
             free_replies(s);
-            s->stats.commands += 2;
             if (attempt < APPLY_ATTEMPTS) continue;
             EW_LOG_RL(EW_WARN, "store", "apply refused: %s kept changing during %d attempts",
                       s->poskey, APPLY_ATTEMPTS);
             s->stats.conflicts++;
             return EW_APPLY_CONFLICT;
         }
-        s->stats.commands += n;
         if (x->type != REDIS_REPLY_ARRAY) {
             /* EXECABORT: an op was refused while queueing; nothing ran */
             const redisReply *why = x;
             for (size_t i = 1; i + 1 < n && why == x; i++)
                 if (s->replies[i]->type == REDIS_REPLY_ERROR) why = s->replies[i];
-            EW_LOG_RL(EW_ERROR, "store", "apply refused by redis: %s",
-                      why->type == REDIS_REPLY_ERROR ? why->str : "unexpected reply to EXEC");
+            EW_LOG_RL(EW_ERROR, "store", "apply refused by redis: %s", reply_error(why));
             free_replies(s);
             s->stats.errors++;
             return EW_APPLY_ERROR;
@@ -1111,27 +1094,16 @@ int ew_store_get_positions(struct ew_store *s, const char *const *names, size_t 
         brc |= ew_cmd_str(c, names[i]);
     if (brc || !(r = call_last(s))) goto out;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        EW_LOG_RL(EW_ERROR, "store", "HMGET %s: unexpected reply%s%s", s->poskey,
-                  r->type == REDIS_REPLY_ERROR ? ": " : "",
-                  r->type == REDIS_REPLY_ERROR ? r->str : "");
+        EW_LOG_RL(EW_ERROR, "store", "HMGET %s: %s", s->poskey, reply_error(r));
         s->stats.errors++;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[i];
-        char *end = NULL;
-        if (e->type == REDIS_REPLY_NIL) {
-            out[i] = -1;
-            continue;
-        }
-        errno = 0;
-        long long v = e->type == REDIS_REPLY_STRING ? strtoll(e->str, &end, 10) : -1;
-        if (!end || end == e->str || *end || errno || v < 0) {
+        if (stored_offset(r->element[i], &out[i]) < 0) {
             EW_LOG_RL(EW_ERROR, "store", "position %s in %s is not an offset", names[i], s->poskey);
             s->stats.errors++;
             goto out;
         }
-        out[i] = v;
     }
     rc = 0;
 out:
