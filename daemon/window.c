@@ -1127,10 +1127,15 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 f[0] = 'F';
                 f[1] = ':';
                 size_t fl = 2 + put_i64(f + 2, idx);
-                struct val *x = touch(w, f, fl);
-                if (!x) {
-                    rc = -1;
-                } else if (x->v[1] <= ev->ts) {
+                const struct val *cur = ew_hmap_get(w->vals, f, fl);
+                if (!cur)
+                    cur = ew_hmap_get(w->snap, f, fl);
+                if (!cur || cur->v[1] <= ev->ts) { /* an earlier one of the bucket changes nothing */
+                    struct val *x = touch(w, f, fl);
+                    if (!x) {
+                        rc = -1;
+                        break;
+                    }
                     x->v[0] = ev->aux;
                     x->v[1] = ev->ts;
                 }
