@@ -69,10 +69,17 @@ void ew_log_setup(int level, enum ew_log_prefix prefix, uint32_t rl_burst, int64
     logcfg.rl_interval = rl_interval_ms > 0 ? rl_interval_ms : 1;
 }
 
-static int64_t mono_ms(void)
+int64_t ew_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ew_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -122,7 +129,7 @@ void ew_log_write(int level, const char *tag, const char *fmt, ...)
 
 void ew_log_write_rl(struct ew_ratelimit *rl, int level, const char *tag, const char *fmt, ...)
 {
-    int64_t now = mono_ms();
+    int64_t now = ew_mono_ms();
     char suffix[64] = "";
     pthread_mutex_lock(&rl_lock);
     if (now - rl->window_start_ms >= logcfg.rl_interval) {

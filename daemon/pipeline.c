@@ -83,13 +83,6 @@ static uint64_t alerts_total(const struct pipeline *p)
     return n;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t events_total(const struct ew_metrics *m)
 {
     uint64_t n = 0;
@@ -220,7 +213,7 @@ static enum ew_reject accept_payload(struct pipeline *p, const char *buf, size_t
                                      struct ew_decode_error *err)
 {
     if (p->batch_msgs++ == 0)
-        p->batch_t0 = now_ms();
+        p->batch_t0 = ew_mono_ms();
     if (ew_event_decode(&p->ev, buf, len, &p->lim, err) < 0) {
         p->m.rejects[err->reason]++;
         return err->reason;
@@ -289,12 +282,12 @@ static int wait_for_store(struct pipeline *p)
         ew_source_kafka_pause(p->src);
     }
     publish(p); /* /readyz and /metrics must see that Redis is down */
-    int64_t until = now_ms() + ew_store_retry_in_ms(p->store);
+    int64_t until = ew_mono_ms() + ew_store_retry_in_ms(p->store);
     do {
-        ew_notify_watchdog(&p->notify, now_ms());
-        if (p->deadline && now_ms() >= p->deadline)
+        ew_notify_watchdog(&p->notify, ew_mono_ms());
+        if (p->deadline && ew_mono_ms() >= p->deadline)
             return -1;
-        int64_t left = until - now_ms();
+        int64_t left = until - ew_mono_ms();
         rd_kafka_message_t *msg = ew_source_kafka_poll(p->src, left > 200 ? 200 : left < 0 ? 0 : (int)left);
         if (msg) {
             handle_message(p, msg);
@@ -303,8 +296,8 @@ static int wait_for_store(struct pipeline *p)
         if (ew_source_kafka_fatal(p->src))
             return -1;
         if (*p->stop && !p->deadline)
-            p->deadline = now_ms() + p->cfg->kafka.shutdown_timeout_ms;
-    } while (now_ms() < until);
+            p->deadline = ew_mono_ms() + p->cfg->kafka.shutdown_timeout_ms;
+    } while (ew_mono_ms() < until);
     return 0;
 }
 
@@ -369,7 +362,7 @@ static int flush_batch(struct pipeline *p)
         return 0;
     p->in_flush = 1;
     int rc = 0;
-    int64_t t0 = now_ms();
+    int64_t t0 = ew_mono_ms();
     for (;;) {
         if (p->batch_msgs == 0) /* dropped by a rebalance while we waited */
             break;
@@ -416,9 +409,7 @@ static int flush_batch(struct pipeline *p)
             if (r == EW_APPLY_OK)
                 write_alerts(p);
             if (p->nmsg_ts) {
-                struct timespec wall;
-                clock_gettime(CLOCK_REALTIME, &wall);
-                int64_t applied = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+                int64_t applied = ew_wall_ms();
                 for (size_t i = 0; i < p->nmsg_ts; i++)
                     ew_hist_observe(&p->apply_delay, (double)(applied - p->msg_ts[i]));
             }
@@ -430,8 +421,8 @@ static int flush_batch(struct pipeline *p)
                 ew_source_kafka_resume(p->src);
             }
             EW_LOG(EW_DEBUG, "pipeline", "batch applied in %" PRId64 " ms",
-                   now_ms() - t0);
-            ew_hist_observe(&p->batch_ms, (double)(now_ms() - t0));
+                   ew_mono_ms() - t0);
+            ew_hist_observe(&p->batch_ms, (double)(ew_mono_ms() - t0));
             ew_hist_observe(&p->rtt_ms, ew_store_stats(p->store)->last_rtt_ms);
             publish(p);
             break;
@@ -656,7 +647,7 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
         goto out;
     }
 
-    p->stats_t0 = p->status_t0 = now_ms();
+    p->stats_t0 = p->status_t0 = ew_mono_ms();
     volatile sig_atomic_t *stop = ctl->stop;
     while (!*stop && !p->fatal) {
         const char *fatal = ew_source_kafka_fatal(p->src);
@@ -665,7 +656,7 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
             p->fatal = 1;
             break;
         }
-        int64_t now = now_ms();
+        int64_t now = ew_mono_ms();
         int timeout = 100;
         if (p->batch_msgs) {
             int64_t left = p->batch_t0 + p->cfg->batch.max_wait_ms - now;
@@ -676,7 +667,7 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
             handle_message(p, msg);
             rd_kafka_message_destroy(msg);
         }
-        now = now_ms();
+        now = ew_mono_ms();
         if (p->batch_msgs &&
             (p->batch_msgs >= (size_t)p->cfg->batch.max_events ||
              now - p->batch_t0 >= p->cfg->batch.max_wait_ms))
@@ -715,7 +706,7 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
     /* Clean shutdown: finish the in-flight batch, commit, leave the group. */
     EW_LOG(EW_NOTICE, "pipeline", "shutting down: finishing %zu in-flight message(s)",
            p->batch_msgs);
-    p->deadline = now_ms() + cfg->kafka.shutdown_timeout_ms;
+    p->deadline = ew_mono_ms() + cfg->kafka.shutdown_timeout_ms;
     /* The hard bound: should leaving the group hang (brokers gone), SIGALRM's
      * default action ends the process shortly after the deadline.  Nothing
      * is lost: unapplied messages are consumed again after a restart. */
@@ -724,8 +715,8 @@ int ew_pipeline_run_live(const struct ew_config *cfg, const struct ew_run_ctl *c
         flush_batch(p);
     if (p->batch_msgs)
         drop_batch(p); /* not applied: it will be consumed again after restart */
-    ew_source_kafka_close(p->src, (int)(p->deadline - now_ms() > 0 ? p->deadline - now_ms() : 0));
-    log_stats(p, now_ms());
+    ew_source_kafka_close(p->src, (int)(p->deadline - ew_mono_ms() > 0 ? p->deadline - ew_mono_ms() : 0));
+    log_stats(p, ew_mono_ms());
     rc = p->fatal ? 1 : 0;
 out:
     ew_sinks_stop(p->sinks, 5000);
@@ -738,7 +729,7 @@ out:
 
 static void progress(struct pipeline *p, int64_t t0, uint64_t lines, int final)
 {
-    int64_t now = now_ms();
+    int64_t now = ew_mono_ms();
     double secs = (double)(now - t0) / 1000.0;
     char pct[16] = "";
     int64_t size = ew_dump_size(p->dump);
@@ -829,9 +820,9 @@ int ew_pipeline_run_replay(const struct ew_config *cfg, char *const *dumps, int 
     p->alerts_out = out;
 
     /* Redis must be there at the start of a replay: give it a few seconds. */
-    int64_t give_up = now_ms() + 10000;
+    int64_t give_up = ew_mono_ms() + 10000;
     while (ew_store_ensure(p->store) < 0) {
-        if (now_ms() >= give_up || *stop) {
+        if (ew_mono_ms() >= give_up || *stop) {
             EW_LOG(EW_ERROR, "replay", "cannot reach redis at %s:%" PRId64 "%s",
                    cfg->redis.unix_socket[0] ? cfg->redis.unix_socket : cfg->redis.host,
                    cfg->redis.port, " (set redis.host/redis.port, or start redis-server)");
@@ -841,7 +832,7 @@ int ew_pipeline_run_replay(const struct ew_config *cfg, char *const *dumps, int 
     }
     EW_LOG(EW_INFO, "replay", "state in redis namespace %s", ns);
 
-    int64_t t0 = now_ms(), last_progress = t0;
+    int64_t t0 = ew_mono_ms(), last_progress = t0;
     int64_t every = cfg->replay.progress_interval_ms * (p->progress_tty ? 1 : 10);
     for (int d = 0; d < ndumps && !p->fatal && !*stop; d++) {
         if (ew_dump_open(&p->dump, dumps[d], (size_t)cfg->event.max_message + 1, err,
@@ -878,9 +869,9 @@ int ew_pipeline_run_replay(const struct ew_config *cfg, char *const *dumps, int 
             }
             if (p->batch_msgs >= (size_t)cfg->replay.batch_events && flush_batch(p) < 0)
                 break;
-            if ((lines & 1023) == 0 && now_ms() - last_progress >= every) {
+            if ((lines & 1023) == 0 && ew_mono_ms() - last_progress >= every) {
                 progress(p, t0, lines, 0);
-                last_progress = now_ms();
+                last_progress = ew_mono_ms();
             }
         }
         if (r < 0) {
@@ -901,7 +892,7 @@ int ew_pipeline_run_replay(const struct ew_config *cfg, char *const *dumps, int 
         EW_LOG(EW_ERROR, "replay", "writing alerts: %s", strerror(errno));
         p->fatal = 1;
     }
-    double secs = (double)(now_ms() - t0) / 1000.0;
+    double secs = (double)(ew_mono_ms() - t0) / 1000.0;
     int64_t dropped = keep_state ? 0 : ew_store_drop_namespace(p->store);
     if (dropped < 0)
         EW_LOG(EW_WARN, "replay", "could not remove namespace %s", ns);

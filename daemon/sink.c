@@ -347,20 +347,6 @@ struct ew_sinks {
     int orphans; /* forwarders ever left running: no curl_global_cleanup */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Rate-limited log line of one forwarder (its own limiters: no shared state). */
 #define FLOG_RL(f, rl, level, ...) EW_LOG_RLS(&(f)->rl, level, (f)->tag, __VA_ARGS__)
 
@@ -579,7 +565,7 @@ static int create_group(struct fwd *f, int sync, unsigned have, int foreign)
  * refresh the lag.  0, or -1 when Redis failed. */
 static int observe(struct fwd *f)
 {
-    f->last_observe = mono_ms();
+    f->last_observe = ew_mono_ms();
     ew_cmdbuf_reset(f->cmd);
     if (ew_cmd_begin(f->cmd, "XINFO") < 0 || ew_cmd_str(f->cmd, "STREAM") < 0 ||
         ew_cmd_str(f->cmd, f->key) < 0 || ew_cmd_begin(f->cmd, "XINFO") < 0 ||
@@ -764,7 +750,7 @@ static int deliver(struct fwd *f, const struct entry *e)
                 d);
         /* Do not sit on acknowledgements, keep the lag fresh. */
         flush_acks(f);
-        if (mono_ms() - f->last_observe >= OBSERVE_MS && ew_store_connected(f->st)) observe(f);
+        if (ew_mono_ms() - f->last_observe >= OBSERVE_MS && ew_store_connected(f->st)) observe(f);
         publish(f);
         if (wait_stop(f, d)) return -1;
     }
@@ -838,7 +824,7 @@ static void *fwd_main(void *arg)
     free_batch(f);
 
     pthread_mutex_lock(&f->mu);
-    int64_t left = f->deadline - mono_ms();
+    int64_t left = f->deadline - ew_mono_ms();
     pthread_mutex_unlock(&f->mu);
     f->sink->close(f->state, left > 0 ? (int)left : 0);
     f->state = NULL;
@@ -872,7 +858,7 @@ static struct fwd *fwd_new(unsigned idx, const struct ew_config *cfg, struct ew_
     f->sink = sink;
     f->idx = idx;
     f->siblings = siblings & ~(1u << idx);
-    f->enable_ms = wall_ms();
+    f->enable_ms = ew_wall_ms();
     f->up = 1;
     f->lag = -1;
     f->pending = 1;
@@ -1059,7 +1045,7 @@ int ew_sinks_reload(struct ew_sinks *s, const struct ew_config *cfg, char *err, 
         }
     }
     /* 2. Stop what is turned off or replaced. */
-    int64_t deadline = mono_ms() + RELOAD_STOP_MS;
+    int64_t deadline = ew_mono_ms() + RELOAD_STOP_MS;
     for (unsigned i = 0; i < NSINKS; i++)
         if (s->f[i] && (next[i] || !(mask & (1u << i)))) fwd_request_stop(s->f[i], deadline);
     for (unsigned i = 0; i < NSINKS; i++) {
@@ -1095,7 +1081,7 @@ int ew_sinks_reload(struct ew_sinks *s, const struct ew_config *cfg, char *err, 
 void ew_sinks_stop(struct ew_sinks *s, int timeout_ms)
 {
     if (!s) return;
-    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = ew_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (unsigned i = 0; i < NSINKS; i++)
         if (s->f[i] && s->f[i]->running) fwd_request_stop(s->f[i], deadline);
     for (unsigned i = 0; i < NSINKS; i++) {

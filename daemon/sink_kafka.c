@@ -207,13 +207,6 @@ fail:
     return -1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* After a fatal error: log it and build a new producer (the alert retries). */
 static void rebuild(struct kafka_sink *k)
 {
@@ -263,9 +256,9 @@ static enum ew_sink_result kafka_send(void *state, const char *alert_json, size_
         k->inflight = 1;
         snprintf(k->inflight_id, sizeof k->inflight_id, "%s", a.alert_id);
     }
-    int64_t deadline = mono_ms() + SEND_WAIT_MS;
+    int64_t deadline = ew_mono_ms() + SEND_WAIT_MS;
     while (!k->dr_done) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - ew_mono_ms();
         if (left <= 0) break;
         rd_kafka_poll(k->rk, left < 100 ? (int)left : 100);
     }

@@ -279,13 +279,6 @@ struct ew_store {
     struct ew_store_stats stats;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double now_ms_f(void)
 {
     struct timespec ts;
@@ -415,7 +408,7 @@ const struct ew_store_stats *ew_store_stats(const struct ew_store *s)
 int64_t ew_store_retry_in_ms(const struct ew_store *s)
 {
     if (s->c) return 0;
-    int64_t d = s->next_attempt - now_ms();
+    int64_t d = s->next_attempt - ew_mono_ms();
     return d > 0 ? d : 0;
 }
 
@@ -423,7 +416,7 @@ int64_t ew_store_retry_in_ms(const struct ew_store *s)
  * when this is news (the store was up, or the reason changed). */
 static void fail_down(struct ew_store *s, const char *err)
 {
-    int64_t now = now_ms();
+    int64_t now = ew_mono_ms();
     int was_up = !s->down;
     int same = strcmp(s->last_err, err) == 0;
 
@@ -548,7 +541,7 @@ fail:
 int ew_store_ensure(struct ew_store *s)
 {
     if (s->c) return 0;
-    int64_t now = now_ms();
+    int64_t now = ew_mono_ms();
     if (now < s->next_attempt) return -1;
     char err[sizeof s->last_err];
     s->attempts++;
@@ -557,7 +550,7 @@ int ew_store_ensure(struct ew_store *s)
         return -1;
     }
     if (s->down) {
-        double secs = (double)(now_ms() - s->down_since) / 1000.0;
+        double secs = (double)(ew_mono_ms() - s->down_since) / 1000.0;
         if (s->ever_connected) {
             s->stats.reconnects++;
             EW_LOG(EW_NOTICE, "store", "redis reconnected after %.1f s (%u attempts)", secs,

@@ -278,13 +278,6 @@ static int cache_trim(struct ew_window *w)
     return 0;
 }
 
-static int64_t mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec;
-}
-
 void ew_window_reset(struct ew_window *w)
 {
     ew_hmap_clear(w->accts);
@@ -469,7 +462,7 @@ int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
 {
     char key[1200];
     size_t n = ew_hmap_count(w->accts);
-    int64_t now = mono_s();
+    int64_t now = ew_mono_ms() / 1000;
     w->nhours = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name;
@@ -971,7 +964,7 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
 static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, struct ew_cmdbuf *ops)
 {
     char key[1200], f[1400], hex[17];
-    int64_t now = mono_s();
+    int64_t now = ew_mono_ms() / 1000;
     size_t ri = 0;
     size_t n = ew_hmap_count(w->accts);
     const struct ew_resolution *coarse = &w->res[w->nres - 1];

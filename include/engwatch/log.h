@@ -39,6 +39,10 @@ void ew_log_write(int level, const char *tag, const char *fmt, ...)
 void ew_log_write_rl(struct ew_ratelimit *rl, int level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Clocks, in milliseconds: monotonic (for intervals) and wall (epoch). */
+int64_t ew_mono_ms(void);
+int64_t ew_wall_ms(void);
+
 /* "error" "warn" "notice" "info" "debug" <-> level; -1 when unknown. */
 int ew_log_level_from(const char *name);
 const char *ew_log_level_name(int level);
