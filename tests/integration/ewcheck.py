@@ -13,6 +13,12 @@
       events print the same text.
   ewcheck.py applied --port P --prefix PFX
       Print the number of messages applied (sum of positions + 1).
+  ewcheck.py killat --port P --prefix PFX --pid PID --at N --above A [--timeout S] [--jitter S]
+      Poll the applied count every 2 ms on one connection; once it is >= N
+      and > A, wait a random 0..jitter seconds (so the kill may land in the
+      middle of the next batch), SIGKILL PID and print the count it saw.  Exit 1 if PID exits or
+      S seconds pass first (a shell loop spawning a client per poll can miss
+      thousands of messages between two looks).
   ewcheck.py burst ACCOUNT POST T0
       A bot comment burst as keyed lines: the post's post event 6 h before T0 (ms),
       then 60 identical praises from 60 actors within 42 s.
@@ -20,8 +26,11 @@
 import argparse
 import json
 import random
+import os
+import signal
 import socket
 import sys
+import time
 
 LETTER = {"comment": "c", "like": "l", "share": "s", "follow": "f", "unfollow": "u", "post": "p"}
 TEXTS = ["好看", "nice", "在哪买?", "👍👍", "尺码偏小", "支持支持", "what size is she wearing?", "666666"]
@@ -196,6 +205,25 @@ def applied(a):
     return 0
 
 
+def killat(a):
+    r = Redis(a.port)
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        n = sum(int(v) + 1 for v in as_dict(r("HGETALL", a.prefix + "positions")).values())
+        if n >= a.at and n > a.above:
+            time.sleep(random.uniform(0, a.jitter))
+            os.kill(a.pid, signal.SIGKILL)
+            print(n)
+            return 0
+        try:
+            os.kill(a.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.002)
+    print(n)
+    return 1
+
+
 def burst(a):
     acct, post, t0 = a.account, a.post, a.t0
     print(acct + "\t" + json.dumps({"id": post + "-p", "type": "post", "ts": t0 - 6 * 3600000,
@@ -225,13 +253,21 @@ def main():
         s.add_argument("--prefix", default="ew:")
         if name == "verify":
             s.add_argument("--expected", required=True)
+    k = sub.add_parser("killat")
+    k.add_argument("--port", type=int, required=True)
+    k.add_argument("--prefix", default="ew:")
+    k.add_argument("--pid", type=int, required=True)
+    k.add_argument("--at", type=int, required=True)
+    k.add_argument("--above", type=int, default=-1)
+    k.add_argument("--timeout", type=float, default=120)
+    k.add_argument("--jitter", type=float, default=0)
     b = sub.add_parser("burst")
     b.add_argument("account")
     b.add_argument("post")
     b.add_argument("t0", type=int)
     a = p.parse_args()
     return {"gen": gen, "verify": verify, "dump": dump, "applied": applied,
-            "burst": burst}[a.cmd](a) or 0
+            "killat": killat, "burst": burst}[a.cmd](a) or 0
 
 
 if __name__ == "__main__":

@@ -45,11 +45,14 @@ for at in $points; do
     a0=$(applied crash:)
     run_daemon "crash$kills" crash crash:
     pid=$SPAWNED
-    # kill at the point, but only once this run has applied something itself
-    if wait_until 120 "n=\$(applied crash:); [ \"\$n\" -ge $at ] && [ \"\$n\" -gt $a0 ]"; then
-        kill -KILL "$pid"; wait "$pid" 2>/dev/null
+    # kill at the point (plus up to 50 ms), but only once this run has applied
+    # something itself
+    if n=$($CHECK killat --port "$REDIS_PORT" --prefix crash: --pid "$pid" --at "$at" --above "$a0" --jitter 0.05); then
         kills=$((kills + 1))
-        diag "killed at $(applied crash:) applied"
+        wait "$pid" 2>/dev/null
+        diag "killed at $n applied ($(applied crash:) once it was gone)"
+    else
+        diag "no kill at $at: $n applied when the run ended or the wait ran out"
     fi
 done
 check "the daemon was killed 5 times mid-stream" [ "$kills" -eq 5 ]
