@@ -54,6 +54,21 @@
  *     brings its comments and shares.  When the post alone does not pass,
  *     the account's likes are tested the same way: farms spread over two
  *     posts.
+ *   - Rare likers.  A small farm (100-200 likes on a few hundred
+ *     followers) misses too few companions to pass on its own (surprise
+ *     1-2.5).  Its likes come from accounts that do little else, though:
+ *     window.c counts every actor's actions over all accounts (actor
+ *     sketch) and counts, per bucket, the likes by actors with at most
+ *     windows.rare_actor_max actions in the last windows.actor_history.
+ *     The window's rare likes r of its likes L are tested against the
+ *     stream's share p of rare likes in the previous actor slot (the
+ *     trigger's reference): -log10 P(X >= r), X ~ Binomial(L, p) >= surprise,
+ *     and the lift (r/L - p) / (1 - p) >= rare_lift (0.3).  Then a
+ *     companions surprise of rare_companions (1) suffices.  On the
+ *     generated workload honest surges (launch waves, viral posts: new
+ *     audiences, but active people) show lifts under 0.15 once the sketch
+ *     holds a day; farms 0.5-1.  The reference needs rare_min_reference
+ *     (1000) likes in its slot.
  * Each signal carries "direction": "low" or "high".
  *
  * Cost and repetition.  The like test runs at the post's first like of each
@@ -69,14 +84,20 @@
  * Parameters (detectors.engage.*): maturity, min_followers, small_max,
  * medium_max, large_max, low_small/medium/large/huge,
  * high_small/medium/large/huge, likes_window, min_likes,
- * companions_per_like, surprise, rolling_interval, rolling_window,
- * min_unfollows, attrition.
+ * companions_per_like, surprise, rare_lift, rare_companions,
+ * rare_min_reference, rolling_interval, rolling_window, min_unfollows,
+ * attrition.
  *
  * Blind spots.
  *   - Small like farms (up to ~150-200 likes on accounts of a few hundred
- *     followers) cannot be told from a small honest surge by counts alone:
- *     the missing comments are too few to be significant, and like events
- *     carry no actor age and no memory of who liked before.
+ *     followers) cannot be told from a small honest surge by counts alone;
+ *     the rare-liker test needs the sketch to have seen the farm's actors
+ *     little and the honest ones more: in the first actor_history after a
+ *     start on an empty Redis everyone is rare (the reference says so, and
+ *     nothing is flagged), and a farm of bots that keep busy elsewhere
+ *     (more than rare_actor_max actions) is not rare.  An undersized sketch
+ *     (actor_cells well under ten times a slot's actions) makes everyone
+ *     look busy: the test goes quiet, it never raises more.
  *   - A zombie base on an account that posts nothing we can date and loses
  *     no followers is indistinguishable from an honest account that is
  *     quiet.  Conversely an account that bought followers recently and
@@ -333,16 +354,26 @@ struct likes_test {
     int64_t likes, comments, shares, followers;
     double kappa, expected, surprise;
     int tier;
+    /* rare likers: the window's likes by rare actors, the reference share */
+    int64_t rare, ref_likes;
+    double ref_share, rare_surprise, lift;
+    int by_rare; /* passed through the rare-liker test */
 };
 
-static int like_decide(const struct ew_engage_cfg *e, const struct likes_test *x, int64_t likes,
-                       double *surprise)
+/* Are the window's likers rare beyond chance: binomial tail of the rare
+ * likes against the stream's share in the previous actor slot, and by at
+ * least rare_lift of the room above that share? */
+static int rare_likers(const struct ew_engage_cfg *e, const struct ew_trigger *t,
+                       struct likes_test *x)
 {
-    *surprise = 0;
-    if (likes < e->min_likes || (double)likes < band_high(e, x->tier) * (double)x->followers)
+    if (t->ref_likes < e->rare_min_reference || t->ref_rare < 0)
         return 0;
-    *surprise = ew_poisson_low_surprise((double)(x->comments + x->shares), x->kappa * (double)likes);
-    return *surprise >= e->surprise;
+    x->ref_likes = t->ref_likes;
+    x->ref_share = fmin(0.999, fmax(0.001, (double)t->ref_rare / (double)t->ref_likes));
+    double share = (double)x->rare / (double)x->likes;
+    x->lift = (share - x->ref_share) / (1.0 - x->ref_share);
+    x->rare_surprise = ew_binom_surprise((double)x->rare, (double)x->likes, x->ref_share);
+    return x->rare_surprise >= e->surprise && x->lift >= e->rare_lift;
 }
 
 enum { LIKES_GATED = -1, LIKES_NO = 0, LIKES_EMIT = 1 };
@@ -351,9 +382,11 @@ enum { LIKES_GATED = -1, LIKES_NO = 0, LIKES_EMIT = 1 };
  * NULL) at a like: LIKES_EMIT when it passes and should be emitted (x
  * filled), LIKES_NO when it does not, LIKES_GATED when the scope's current
  * hour is too quiet to look further. */
-static int likes_scope(const struct ew_engage_cfg *e, const struct ew_view *v, const char *post,
-                       size_t plen, int64_t now, struct likes_test *x)
+static int likes_scope(const struct ew_engage_cfg *e, const struct ew_view *v,
+                       const struct ew_trigger *t, const char *post, size_t plen,
+                       struct likes_test *x)
 {
+    int64_t now = t->ts;
     int64_t ws = now - e->likes_window_ms;
     /* the coarsest resolution: a window of hours needs no finer edges */
     size_t rc = ew_view_nres(v) - 1;
@@ -370,6 +403,7 @@ static int likes_scope(const struct ew_engage_cfg *e, const struct ew_view *v, c
     x->likes = m[EW_M_LIKES];
     x->comments = m[EW_M_COMMENTS];
     x->shares = m[EW_M_SHARES];
+    x->rare = m[EW_M_RARE_LIKES];
     if (x->likes < e->min_likes)
         return LIKES_NO;
     if ((double)(x->comments + x->shares) >= e->companions_per_like * (double)x->likes)
@@ -392,7 +426,11 @@ static int likes_scope(const struct ew_engage_cfg *e, const struct ew_view *v, c
         ((double)(heng - hl) + e->companions_per_like * LIKE_PRIOR_WEIGHT) / ((double)hl + LIKE_PRIOR_WEIGHT);
     x->kappa = fmax(e->companions_per_like, KAPPA_CAP * hat);
     x->expected = x->kappa * (double)x->likes;
-    return like_decide(e, x, x->likes, &x->surprise) ? LIKES_EMIT : LIKES_NO;
+    x->surprise = ew_poisson_low_surprise((double)(x->comments + x->shares), x->expected);
+    if (x->surprise >= e->surprise)
+        return LIKES_EMIT;
+    x->by_rare = x->surprise >= e->rare_companions && rare_likers(e, t, x);
+    return x->by_rare ? LIKES_EMIT : LIKES_NO;
 }
 
 static size_t like_event(const struct ew_engage_cfg *e, const struct ew_view *v,
@@ -409,11 +447,11 @@ static size_t like_event(const struct ew_engage_cfg *e, const struct ew_view *v,
      * time on a large account). */
     if (!post || !ew_first_in_bucket(v, EW_M_LIKES, post, plen, t->ts, REPEAT_MS))
         return 0;
-    int rc = likes_scope(e, v, post, plen, t->ts, &x);
+    int rc = likes_scope(e, v, t, post, plen, &x);
     if (rc == LIKES_NO) {
         post = NULL;
         plen = 0;
-        rc = likes_scope(e, v, NULL, 0, t->ts, &x);
+        rc = likes_scope(e, v, t, NULL, 0, &x);
     }
     if (rc != LIKES_EMIT)
         return 0;
@@ -430,9 +468,23 @@ static size_t like_event(const struct ew_engage_cfg *e, const struct ew_view *v,
         "surprise", e->surprise);
     if (!ev)
         return 0;
-    ew_signal_set(out, EW_SIG_ENGAGEMENT,
-                  ew_score_from_surprise(x.surprise, e->surprise, SCORE_SPAN), post, plen,
-                  t->ts - e->likes_window_ms, t->ts, ev);
+    double score = ew_score_from_surprise(x.surprise, e->surprise, SCORE_SPAN);
+    if (x.by_rare) {
+        /* both tests at their thresholds give 0.5, as the companions test alone */
+        score = 0.5 * (ew_score_from_surprise(x.surprise, e->rare_companions, SCORE_SPAN) +
+                       ew_score_from_surprise(x.rare_surprise, e->surprise, SCORE_SPAN));
+        json_object_set_new(ev, "rare_likers",
+                            json_pack("{s:I,s:f,s:f,s:I,s:f,s:f,s:{s:f,s:f}}", "likes",
+                                      (json_int_t)x.rare, "share",
+                                      ew_round4((double)x.rare / (double)x.likes),
+                                      "reference_share", ew_round4(x.ref_share),
+                                      "reference_likes", (json_int_t)x.ref_likes, "lift",
+                                      ew_round4(x.lift), "surprise", ew_round4(x.rare_surprise),
+                                      "thresholds", "lift", e->rare_lift, "companions_surprise",
+                                      e->rare_companions));
+    }
+    ew_signal_set(out, EW_SIG_ENGAGEMENT, score, post, plen, t->ts - e->likes_window_ms, t->ts,
+                  ev);
     return 1;
 }
 

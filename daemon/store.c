@@ -713,8 +713,10 @@ static const struct apply_op {
     {"SET", 0, 2, 8, 0, T_ANY, T_STRING, 0, 0},
     {"DEL", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
     {"UNLINK", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
+    {"BITFIELD", 0, 2, 0, 0, T_STRING, T_STRING, 0, 0}, /* subcommands: bitfield_ok */
 };
 #define NOPS (sizeof apply_ops / sizeof apply_ops[0])
+#define BITFIELD_OP ((int)NOPS - 1)
 #define APPLY_ATTEMPTS 3 /* a transaction aborted by a concurrent position write is retried */
 
 /* Index in apply_ops of the command name p[0..n), or -1. */
@@ -757,6 +759,54 @@ static int is_cond(const char *p, size_t n)
 {
     return n == 2 && (strncasecmp(p, "NX", 2) == 0 || strncasecmp(p, "XX", 2) == 0 ||
                       strncasecmp(p, "GT", 2) == 0 || strncasecmp(p, "LT", 2) == 0);
+}
+
+static int word_is(const char *p, size_t n, const char *w)
+{
+    return strlen(w) == n && strncasecmp(p, w, n) == 0;
+}
+
+/* A BITFIELD type: i1..i64 or u1..u63. */
+static int is_bf_type(const char *p, size_t n)
+{
+    if (n < 2 || n > 3 || (p[0] != 'i' && p[0] != 'u') || !is_int(p + 1, n - 1) || p[1] == '-')
+        return 0;
+    int bits = atoi(p + 1);
+    return bits >= 1 && bits <= (p[0] == 'i' ? 64 : 63);
+}
+
+/* A BITFIELD offset: a bit number, or #N (in units of the type). */
+static int is_bf_offset(const char *p, size_t n)
+{
+    if (n && p[0] == '#')
+        p++, n--;
+    return is_int(p, n) && p[0] != '-';
+}
+
+/* BITFIELD's subcommands a[0..n): GET type offset, SET / INCRBY type offset
+ * integer, OVERFLOW WRAP|SAT|FAIL. */
+static int bitfield_ok(const char *const *a, const size_t *len, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (word_is(a[i], len[i], "OVERFLOW")) {
+            if (i + 1 >= n || !(word_is(a[i + 1], len[i + 1], "WRAP") ||
+                                word_is(a[i + 1], len[i + 1], "SAT") ||
+                                word_is(a[i + 1], len[i + 1], "FAIL")))
+                return 0;
+            i += 2;
+            continue;
+        }
+        int get = word_is(a[i], len[i], "GET");
+        if (!get && !word_is(a[i], len[i], "SET") && !word_is(a[i], len[i], "INCRBY"))
+            return 0;
+        size_t need = get ? 3 : 4;
+        if (i + need > n || !is_bf_type(a[i + 1], len[i + 1]) || !is_bf_offset(a[i + 2], len[i + 2]) ||
+            (!get && !is_int(a[i + 3], len[i + 3])))
+            return 0;
+        i += need;
+    }
+    return 1;
 }
 
 /* Check positions and ops, and collect the distinct op keys (s->keys), per op
@@ -815,6 +865,11 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
             !is_cond(ops->ptr[a0 + o->condarg], ops->alen[a0 + o->condarg])) {
             EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s: argument %d is not NX XX GT LT",
                       i + 1, o->name, o->condarg);
+            return -1;
+        }
+        if (op == BITFIELD_OP && !bitfield_ok(ops->ptr + a0 + 2, ops->alen + a0 + 2, n - 1)) {
+            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: BITFIELD: malformed subcommands",
+                      i + 1);
             return -1;
         }
         size_t lastkey = o->all_keys ? argc - 1 : 1;

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', 'n', 'u', 'p'};
+const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', 'n', 'u', 'p', 'r'};
 
 #define NONE UINT32_MAX
 
@@ -52,8 +52,9 @@ struct wev {
     uint32_t text;  /* arena offset (comments only) */
     uint32_t text_len;
     uint16_t post_len, actor_len, id_len;
-    uint8_t type, cls;
+    uint8_t type, cls; /* cls: the text class (comments); rare actor 0/1 (likes) */
     uint32_t next; /* next event of the same account, NONE at the end */
+    uint32_t cell; /* the actor's activity counter, NONE without actor or sketch */
 };
 
 struct acct {
@@ -76,6 +77,21 @@ struct cent {
     uint64_t used;    /* batch number of the last use */
     int64_t stamp_s;  /* monotonic seconds of the last fold */
 };
+
+/* A counter of the actor activity sketch: cell of slot (the cells TOT_LIKES
+ * and TOT_RARE: the slot's likes and rare likes). */
+struct akey {
+    int64_t slot;
+    uint32_t cell, pad;
+};
+struct aval {
+    int64_t stored; /* as read (0 when not read) */
+    int64_t added;  /* by this batch's events so far */
+    uint32_t cmd;   /* the read: reply cmd (from the first sketch read), element pos */
+    uint32_t pos;
+};
+#define TOT_LIKES UINT32_MAX
+#define TOT_RARE (UINT32_MAX - 1)
 
 struct ew_window {
     char *prefix;
@@ -117,6 +133,14 @@ struct ew_window {
     char **alerts; /* this fold's alerts (JSON), in order */
     size_t nalerts, alerts_cap;
     uint64_t alert_count[EW_SIG__COUNT][EW_LEVEL_CRITICAL + 1];
+
+    /* actor activity (see the sketch section; nslots == 0: off) */
+    int64_t slot_ms, nslots, rare_max;
+    uint32_t cells;
+    struct ew_hmap *act;   /* struct akey -> struct aval */
+    int64_t rd_lo, rd_n;   /* this batch read slots [rd_lo, rd_lo + rd_n) */
+    int64_t *ref;          /* per like event: reference likes and rare likes (2 each) */
+    size_t refcap;
 };
 
 static void clear_alerts(struct ew_window *w)
@@ -151,6 +175,13 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
         w->ndet = i + 1;
     }
     w->new_actor_age_ms = cfg->windows.new_actor_age_ms;
+    if (cfg->windows.actor_history_ms > 0) {
+        w->slot_ms = cfg->windows.actor_slot_ms;
+        w->nslots = (cfg->windows.actor_history_ms + w->slot_ms - 1) / w->slot_ms;
+        w->cells = (uint32_t)cfg->windows.actor_cells;
+        w->rare_max = cfg->windows.rare_actor_max;
+    }
+    w->act = ew_hmap_new(sizeof(struct aval));
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
     w->cache = ew_hmap_new(sizeof(struct cent));
@@ -163,7 +194,8 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->vals = ew_hmap_new(sizeof(struct val));
     w->fps = ew_hmap_new(sizeof(int64_t));
     w->seen = ew_hmap_new(1);
-    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen)
+    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen ||
+        !w->act)
         goto fail;
     w->prefix_len = strlen(prefix);
     *out = w;
@@ -185,6 +217,8 @@ void ew_window_free(struct ew_window *w)
     ew_hmap_free(w->vals);
     ew_hmap_free(w->fps);
     ew_hmap_free(w->seen);
+    ew_hmap_free(w->act);
+    free(w->ref);
     for (size_t i = 0; i < w->ndet; i++)
         w->det[i]->destroy(w->det_state[i]);
     clear_alerts(w);
@@ -379,6 +413,9 @@ int ew_window_add(struct ew_window *w, const struct ew_event *ev, const struct e
     e->actor = intern(w, &ev->actor, &e->actor_len);
     e->next = NONE;
     e->id = e->text = NONE;
+    e->cell = w->nslots && e->actor != NONE
+                  ? (uint32_t)(ew_hash64(w->arena + e->actor, e->actor_len) % w->cells)
+                  : NONE;
     if (ev->type == EW_EV_COMMENT) {
         e->id = intern(w, &ev->id, &e->id_len);
         e->text = intern_n(w, &ev->text, &e->text_len);
@@ -458,12 +495,236 @@ static int reads_hour(const struct wev *ev, int64_t hour)
     return ev->type == EW_EV_COMMENT && (h == hour || h == hour + 1);
 }
 
+/* ---- actor activity ------------------------------------------------------------------
+ * A count-min sketch of one row per slot of event time (windows.actor_slot):
+ * the Redis string P"actors:SLOT" holds two 64-bit totals (the slot's likes
+ * and likes by rare actors) and then windows.actor_cells 4-bit saturating
+ * counters; every actor action adds one to the counter its actor hashes to.
+ * A like is by a rare actor when the counters of its actor over the
+ * nslots whole slots before the like's own slot sum to at most
+ * rare_actor_max.  Reads: one BITFIELD_RO per slot the batch's likes look
+ * back at; writes: one BITFIELD per slot the batch acted in.  A like sees
+ * every earlier action of the batch (in batch order) besides what was read,
+ * so for a given order of events the counts do not depend on where batches
+ * were cut.  Across partitions, though, the actions on other accounts that
+ * a like sees are those applied before it: a live run that consumes its
+ * partitions out of step in event time (a backlog) tells rare actors apart
+ * differently from a replay of the same events. */
+
+static int64_t slot_of(const struct ew_window *w, int64_t ts) { return floordiv(ts, w->slot_ms); }
+
+static struct aval *act_at(struct ew_window *w, int64_t slot, uint32_t cell, int create)
+{
+    struct akey k;
+    memset(&k, 0, sizeof k);
+    k.slot = slot;
+    k.cell = cell;
+    if (!create)
+        return ew_hmap_get(w->act, (const char *)&k, sizeof k);
+    int created;
+    struct aval *v = ew_hmap_upsert(w->act, (const char *)&k, sizeof k, &created);
+    if (v && created) {
+        memset(v, 0, sizeof *v);
+        v->cmd = NONE;
+    }
+    return v;
+}
+
+/* Entry i of the sketch map, its key copied out (map keys are not aligned). */
+static struct aval *act_entry(const struct ew_window *w, size_t i, struct akey *k)
+{
+    const char *kp;
+    struct aval *v = ew_hmap_at(w->act, i, &kp, NULL);
+    memcpy(k, kp, sizeof *k);
+    return v;
+}
+
+static int sketch_key(const struct ew_window *w, char *buf, size_t len, int64_t slot)
+{
+    return snprintf(buf, len, "%sactors:%" PRId64, w->prefix, slot);
+}
+
+#define CELL_BIT(c) (128 + 4 * (int64_t)(c)) /* after the two 64-bit totals */
+
+/* The sketch reads go first in the batch's reads: for each slot from nslots
+ * before the earliest like's slot to the one before the latest's, the totals
+ * and the counters of every like actor that looks back at it. */
+static int sketch_reads(struct ew_window *w, struct ew_cmdbuf *reads)
+{
+    char key[600];
+    ew_hmap_clear(w->act);
+    w->rd_n = 0;
+    if (!w->nslots)
+        return 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t e = 0; e < w->nev; e++) {
+        if (w->ev[e].type != EW_EV_LIKE || w->ev[e].cell == NONE)
+            continue;
+        int64_t sl = slot_of(w, w->ev[e].ts);
+        lo = sl < lo ? sl : lo;
+        hi = sl > hi ? sl : hi;
+    }
+    if (lo > hi)
+        return 0;
+    w->rd_lo = lo - w->nslots;
+    w->rd_n = hi - w->rd_lo;
+    for (int64_t k = w->rd_lo; k < hi; k++) {
+        uint32_t cmd = (uint32_t)(k - w->rd_lo), pos = 0;
+        sketch_key(w, key, sizeof key, k);
+        if (ew_cmd_begin(reads, "BITFIELD_RO") < 0 || ew_cmd_str(reads, key) < 0)
+            return -1;
+        for (uint32_t t = 0; t < 2; t++) {
+            struct aval *v = act_at(w, k, t ? TOT_RARE : TOT_LIKES, 1);
+            if (!v || ew_cmd_str(reads, "GET") < 0 || ew_cmd_str(reads, "i64") < 0 ||
+                ew_cmd_int(reads, 64 * t) < 0)
+                return -1;
+            v->cmd = cmd;
+            v->pos = pos++;
+        }
+        for (size_t e = 0; e < w->nev; e++) {
+            const struct wev *ev = &w->ev[e];
+            if (ev->type != EW_EV_LIKE || ev->cell == NONE)
+                continue;
+            int64_t sl = slot_of(w, ev->ts);
+            if (k < sl - w->nslots || k >= sl)
+                continue;
+            struct aval *v = act_at(w, k, ev->cell, 1);
+            if (!v)
+                return -1;
+            if (v->cmd != NONE)
+                continue;
+            if (ew_cmd_str(reads, "GET") < 0 || ew_cmd_str(reads, "u4") < 0 ||
+                ew_cmd_int(reads, CELL_BIT(ev->cell)) < 0)
+                return -1;
+            v->cmd = cmd;
+            v->pos = pos++;
+        }
+    }
+    return 0;
+}
+
+/* Before the accounts are folded: the counters read, then every event in
+ * batch order — a like's actor judged rare or not (its cls) and the
+ * reference totals noted, every action counted. */
+static int sketch_fold(struct ew_window *w, redisReply **replies, size_t nreplies, size_t *ri)
+{
+    if (!w->nslots)
+        return 0;
+    if (*ri + (size_t)w->rd_n > nreplies) {
+        EW_LOG(EW_ERROR, "window", "missing replies reading the actor sketch");
+        return -1;
+    }
+    size_t na = ew_hmap_count(w->act);
+    for (size_t i = 0; i < na; i++) {
+        struct aval *v = ew_hmap_at(w->act, i, NULL, NULL);
+        v->added = 0;
+        v->stored = 0;
+        if (v->cmd == NONE)
+            continue;
+        const redisReply *r = replies[*ri + v->cmd];
+        if (r->type != REDIS_REPLY_ARRAY || v->pos >= r->elements ||
+            r->element[v->pos]->type != REDIS_REPLY_INTEGER) {
+            EW_LOG(EW_ERROR, "window", "unexpected reply reading the actor sketch");
+            return -1;
+        }
+        v->stored = r->element[v->pos]->integer;
+    }
+    *ri += (size_t)w->rd_n;
+    if (w->nev * 2 > w->refcap) {
+        int64_t *nr = realloc(w->ref, w->nev * 2 * sizeof *nr);
+        if (!nr)
+            return -1;
+        w->ref = nr;
+        w->refcap = w->nev * 2;
+    }
+    for (size_t e = 0; e < w->nev; e++) {
+        struct wev *ev = &w->ev[e];
+        if (ev->cell == NONE)
+            continue;
+        int64_t sl = slot_of(w, ev->ts);
+        if (ev->type == EW_EV_LIKE) {
+            int64_t seen = 0;
+            for (int64_t k = sl - w->nslots; k < sl; k++) {
+                const struct aval *v = act_at(w, k, ev->cell, 0);
+                if (v)
+                    seen += v->stored + v->added;
+            }
+            ev->cls = seen <= w->rare_max;
+            const struct aval *tl = act_at(w, sl - 1, TOT_LIKES, 0);
+            const struct aval *tr = act_at(w, sl - 1, TOT_RARE, 0);
+            w->ref[2 * e] = tl ? tl->stored + tl->added : 0;
+            w->ref[2 * e + 1] = tr ? tr->stored + tr->added : 0;
+            struct aval *ul = act_at(w, sl, TOT_LIKES, 1), *ur = act_at(w, sl, TOT_RARE, 1);
+            if (!ul || !ur)
+                return -1;
+            ul->added++;
+            ur->added += ev->cls;
+        }
+        struct aval *v = act_at(w, sl, ev->cell, 1);
+        if (!v)
+            return -1;
+        v->added++;
+    }
+    return 0;
+}
+
+/* One BITFIELD per slot the batch acted in, and its expiry: read by the
+ * slots of the next actor_history, plus the allowed lateness. */
+static int sketch_writes(struct ew_window *w, struct ew_cmdbuf *ops)
+{
+    if (!w->nslots)
+        return 0;
+    char key[600];
+    size_t na = ew_hmap_count(w->act);
+    for (int64_t prev = INT64_MIN;;) {
+        /* the slots in ascending order (a batch spans one or two) */
+        int64_t sl = INT64_MAX;
+        for (size_t i = 0; i < na; i++) {
+            struct akey k;
+            const struct aval *v = act_entry(w, i, &k);
+            if (v->added && k.slot > prev && k.slot < sl)
+                sl = k.slot;
+        }
+        if (sl == INT64_MAX)
+            return 0;
+        prev = sl;
+        sketch_key(w, key, sizeof key, sl);
+        if (ew_cmd_begin(ops, "BITFIELD") < 0 || ew_cmd_str(ops, key) < 0)
+            return -1;
+        const struct aval *tl = act_at(w, sl, TOT_LIKES, 0), *tr = act_at(w, sl, TOT_RARE, 0);
+        if (tl && tl->added &&
+            (ew_cmd_str(ops, "OVERFLOW") < 0 || ew_cmd_str(ops, "WRAP") < 0 ||
+             ew_cmd_str(ops, "INCRBY") < 0 || ew_cmd_str(ops, "i64") < 0 || ew_cmd_int(ops, 0) < 0 ||
+             ew_cmd_int(ops, tl->added) < 0 || ew_cmd_str(ops, "INCRBY") < 0 ||
+             ew_cmd_str(ops, "i64") < 0 || ew_cmd_int(ops, 64) < 0 ||
+             ew_cmd_int(ops, tr ? tr->added : 0) < 0))
+            return -1;
+        if (ew_cmd_str(ops, "OVERFLOW") < 0 || ew_cmd_str(ops, "SAT") < 0)
+            return -1;
+        for (size_t i = 0; i < na; i++) {
+            struct akey k;
+            const struct aval *v = act_entry(w, i, &k);
+            if (k.slot != sl || !v->added || k.cell == TOT_LIKES || k.cell == TOT_RARE)
+                continue;
+            if (ew_cmd_str(ops, "INCRBY") < 0 || ew_cmd_str(ops, "u4") < 0 ||
+                ew_cmd_int(ops, CELL_BIT(k.cell)) < 0 ||
+                ew_cmd_int(ops, v->added > 15 ? 15 : v->added) < 0)
+                return -1;
+        }
+        if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, key) < 0 ||
+            ew_cmd_int(ops, (w->nslots + 1) * w->slot_ms + w->lateness_ms) < 0)
+            return -1;
+    }
+}
+
 int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
 {
     char key[1200];
     size_t n = ew_hmap_count(w->accts);
     int64_t now = ew_mono_ms() / 1000;
     w->nhours = 0;
+    if (sketch_reads(w, reads) < 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         const char *name;
         size_t nlen;
@@ -731,7 +992,13 @@ static int detect_at(struct ew_window *w, const char *acct, size_t alen, const s
         .cls = (enum ew_text_class)ev->cls,
         .followers = ev->type == EW_EV_PROFILE ? ev->aux : -1,
         .actor_created_ms = ev->type == EW_EV_PROFILE ? INT64_MIN : ev->aux,
+        .ref_likes = -1,
+        .ref_rare = -1,
     };
+    if (ev->type == EW_EV_LIKE && w->nslots) {
+        t.ref_likes = w->ref[2 * e];
+        t.ref_rare = w->ref[2 * e + 1];
+    }
     for (size_t i = 0; i < w->ndet; i++) {
         struct ew_signal sig[8];
         size_t n = w->det[i]->evaluate(w->det_state[i], v, &t, sig, 8);
@@ -972,6 +1239,8 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
     clear_alerts(w);
     char okey[512];
     snprintf(okey, sizeof okey, "%soutbox", w->prefix);
+    if (sketch_fold(w, replies, nreplies, &ri) < 0 || sketch_writes(w, ops) < 0)
+        return -1;
 
     for (size_t ai = 0; ai < n; ai++) {
         const char *name;
@@ -1096,7 +1365,11 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                     return -1;
                 break;
             }
-            case EW_EV_LIKE: rc |= count(w, EW_M_LIKES, ev->ts, post, plen); break;
+            case EW_EV_LIKE:
+                rc |= count(w, EW_M_LIKES, ev->ts, post, plen);
+                if (ev->cls)
+                    rc |= count(w, EW_M_RARE_LIKES, ev->ts, post, plen);
+                break;
             case EW_EV_SHARE: rc |= count(w, EW_M_SHARES, ev->ts, post, plen); break;
             case EW_EV_FOLLOW:
                 rc |= count(w, EW_M_FOLLOWS, ev->ts, NULL, 0);

@@ -74,6 +74,10 @@ struct ew_config {
         struct ew_strlist resolutions; /* "BUCKET:RETENTION", parsed by ew_parse_resolutions */
         int64_t new_actor_age_ms;
         int64_t state_cache_bytes; /* parsed account state kept between batches */
+        int64_t actor_slot_ms;     /* actor activity sketch: one per slot of event time */
+        int64_t actor_history_ms;  /* activity counted over this much before a slot (0: off) */
+        int64_t actor_cells;       /* counters per sketch */
+        int64_t rare_actor_max;    /* at most this many earlier actions: a rare actor */
     } windows;
 
     struct {
@@ -124,6 +128,9 @@ struct ew_config {
             int64_t min_likes;
             double companions_per_like;
             double surprise;
+            double rare_lift;          /* rare likers' excess over the reference, at least */
+            double rare_companions;    /* companions surprise needed with rare likers */
+            int64_t rare_min_reference; /* likes in the reference slot at least */
             int64_t rolling_interval_ms;
             int64_t rolling_window_ms;
             int64_t min_unfollows;

@@ -110,6 +110,9 @@ struct ew_trigger {
     enum ew_text_class cls;   /* comments */
     int64_t followers;        /* profile */
     int64_t actor_created_ms; /* INT64_MIN when absent */
+    /* likes: the likes, and those by rare actors, of the whole stream in the
+     * actor slot before this like's (window.c's actor sketch); -1 when off */
+    int64_t ref_likes, ref_rare;
 };
 
 struct ew_signal {

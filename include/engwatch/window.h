@@ -15,14 +15,18 @@
  *     x                  coarsest bucket at which the key's expiry was last refreshed
  *     R:I                the account's counters in bucket I = floor(ts / bucket) of
  *                        resolution R (0-based index into windows.resolutions), packed
- *                        as "c,h,d,k,l,s,f,n,u,p" (enum ew_metric order; trailing
+ *                        as "c,h,d,k,l,s,f,n,u,p,r" (enum ew_metric order; trailing
  *                        zeros left out)
- *     R:I:POST           the same counters for one post (c h d k l s)
+ *     R:I:POST           the same counters for one post (c h d k l s r)
  *     F:I                latest follower snapshot in coarsest bucket I: "followers,ts"
  *     pt:POST            publication time of POST (from its post event)
  *     R*                 the account's risk and incident state (see risk.c)
  *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
  *                     hour H; a:ACTOR -> comments by ACTOR on the account in hour H
+ *   P actors:S        string, actor activity in slot S of windows.actor_slot (event
+ *                     time): BITFIELD i64 at bit 0 = the slot's likes, i64 at 64 =
+ *                     its likes by rare actors, then windows.actor_cells u4 counters
+ *                     (saturating), one per actor hash: the actor's actions
  *   P outbox          stream of alerts (XADD MAXLEN ~ risk.outbox_maxlen), written in
  *                     the batch's atomic step; sinks forward from it
  *   P positions       source positions (see store.h)
@@ -31,7 +35,9 @@
  * hour), k new commenters (an actor's first comment on the account in this or
  * the previous hour; sums over windows up to an hour count distinct
  * commenters), l likes, s shares, f follows, n follows by new actors
- * (actor_created within windows.new_actor_age), u unfollows, p posts.
+ * (actor_created within windows.new_actor_age), u unfollows, p posts, r likes
+ * by rare actors (at most windows.rare_actor_max actions in the whole actor
+ * slots of windows.actor_history before the like's slot, over all accounts).
  * Every key has an expiry: the longest retention that reads it plus the
  * allowed lateness.  Fields of buckets older than their resolution's
  * retention (relative to the watermark) are deleted in the same step, so the
@@ -60,6 +66,7 @@ enum ew_metric {
     EW_M_NEW_FOLLOWS,  /* n */
     EW_M_UNFOLLOWS,    /* u */
     EW_M_POSTS,        /* p */
+    EW_M_RARE_LIKES,   /* r */
     EW_M__COUNT
 };
 extern const char ew_metric_letter[EW_M__COUNT]; /* 'c' 'h' 'd' 'k' ... for names */

@@ -7,10 +7,13 @@
       --bad appends one message per reject reason (expected lists them).
   ewcheck.py verify --port P --prefix PFX --expected FILE
       Compare the coarsest-resolution counters in Redis with the expected totals.
-  ewcheck.py dump --port P --prefix PFX
+  ewcheck.py dump --port P --prefix PFX [--no-rare]
       Print the logical content of every key under PFX (prefix stripped,
-      sorted): hash fields, HyperLogLog counts, strings.  Two runs over the same
-      events print the same text.
+      sorted): hash fields, HyperLogLog counts, strings (an actor sketch as its
+      totals and a digest of its counters).  Two runs over the same events
+      print the same text.  --no-rare leaves out the rare-liker counts (the
+      "r" counter, a sketch's rare total), which depend on the order events
+      of different accounts were applied in.
   ewcheck.py applied --port P --prefix PFX
       Print the number of messages applied (sum of positions + 1).
   ewcheck.py killat --port P --prefix PFX --pid PID --at N --above A [--timeout S] [--jitter S]
@@ -24,6 +27,7 @@
       then 60 identical praises from 60 actors within 42 s.
 """
 import argparse
+import hashlib
 import json
 import random
 import os
@@ -192,7 +196,19 @@ def dump(a):
     for k, t, v in zip(ks, types, r.pipeline(cmds)):
         name = k[len(a.prefix):]
         if t == "hash":
-            out += ["%s %s=%s" % (name, f, x) for f, x in sorted(as_dict(v).items())]
+            for f, x in sorted(as_dict(v).items()):
+                if a.no_rare and f[:1].isdigit() and x.count(",") >= 10:
+                    vs = x.split(",")[:10]  # "r" is the 11th; trailing zeros are left out
+                    while len(vs) > 1 and vs[-1] == "0":
+                        vs.pop()
+                    x = ",".join(vs)
+                out.append("%s %s=%s" % (name, f, x))
+        elif t == "string" and len(v) > 64:  # the actor sketch: totals, then counters
+            raw = v.encode("utf-8", "surrogateescape")
+            likes, rare = int.from_bytes(raw[0:8], "big"), int.from_bytes(raw[8:16], "big")
+            out.append("%s string likes=%d%s cells_sha1=%s" % (
+                name, likes, "" if a.no_rare else " rare=%d" % rare,
+                hashlib.sha1(raw[16:]).hexdigest()))
         else:
             out.append("%s %s=%s" % (name, t, v))
     sys.stdout.write("\n".join(out) + ("\n" if out else ""))
@@ -253,6 +269,9 @@ def main():
         s.add_argument("--prefix", default="ew:")
         if name == "verify":
             s.add_argument("--expected", required=True)
+        if name == "dump":
+            s.add_argument("--no-rare", action="store_true",
+                           help="leave out the counts of likes by rare actors (cross-account)")
     k = sub.add_parser("killat")
     k.add_argument("--port", type=int, required=True)
     k.add_argument("--prefix", default="ew:")

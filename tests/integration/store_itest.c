@@ -92,6 +92,18 @@ static long long raw_int(const char *fmt, ...)
     return v;
 }
 
+/* The value of one BITFIELD field (-1000 on any error). */
+static long long bf_get(const char *key, const char *type, const char *offset)
+{
+    redisReply *r = redisCommand(raw, "BITFIELD_RO %s GET %s %s", key, type, offset);
+    long long v = r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                          r->element[0]->type == REDIS_REPLY_INTEGER
+                      ? r->element[0]->integer
+                      : -1000;
+    freeReplyObject(r);
+    return v;
+}
+
 /* 1 when a raw command's reply is the string want (NULL: a nil reply). */
 static int raw_is(const char *want, const char *fmt, ...)
 {
@@ -510,6 +522,37 @@ static void test_refused(struct ew_store *s, struct ew_cmdbuf *b)
     ew_cmdbuf_reset(b);
     cmd(b, "PEXPIRE", NULL);
     check(apply1(s, "r:0", 1, 1, b) == EW_APPLY_ERROR, "an op without a key: ERROR");
+
+    /* BITFIELD (the actor sketch): its subcommands are checked before sending */
+    ew_cmdbuf_reset(b);
+    cmd(b, "BITFIELD", PREFIX "r:bf", "OVERFLOW", "WRAP", "INCRBY", "i64", "0", "7", "OVERFLOW",
+        "SAT", "INCRBY", "u4", "#40", "20", "GET", "u4", "132", NULL);
+    check(apply1(s, "r:0", 2, 2, b) == EW_APPLY_OK &&
+              bf_get(PREFIX "r:bf", "i64", "0") == 7 && bf_get(PREFIX "r:bf", "u4", "#40") == 15,
+          "BITFIELD: a wrapping i64 and a saturating u4 counter");
+    static const char *const bad[][6] = {
+        {"INCRBY", "u4", "#1", NULL},          /* no increment */
+        {"INCRBY", "u64", "0", "1", NULL},     /* u64 does not exist */
+        {"INCRBY", "u4", "-4", "1", NULL},     /* negative offset */
+        {"OVERFLOW", "LOOSE", NULL},           /* no such mode */
+        {"INCRBY", "u4", "0", "one", NULL},    /* no integer */
+        {"SETRANGE", "u4", "0", "1", NULL},    /* no such subcommand */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ew_cmdbuf_reset(b);
+        cmd(b, "HSET", PREFIX "r:x", "f", "v", NULL);
+        ew_cmd_begin(b, "BITFIELD");
+        ew_cmd_str(b, PREFIX "r:bf");
+        for (size_t j = 0; bad[i][j]; j++)
+            ew_cmd_str(b, bad[i][j]);
+        check(apply1(s, "r:0", 3, 3, b) == EW_APPLY_ERROR && raw_int("EXISTS " PREFIX "r:x") == 0 &&
+                  position(s, "r:0") == 2,
+              "BITFIELD %s %s ...: refused, nothing written", bad[i][0], bad[i][1]);
+    }
+    raw_is("1", "HSET " PREFIX "r:h f v");
+    ew_cmdbuf_reset(b);
+    cmd(b, "BITFIELD", PREFIX "r:h", "INCRBY", "u4", "0", "1", NULL);
+    check(apply1(s, "r:0", 3, 3, b) == EW_APPLY_ERROR, "BITFIELD on a hash: ERROR");
 }
 
 static void test_drop(struct ew_store *s, int port)

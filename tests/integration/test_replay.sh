@@ -57,9 +57,14 @@ LIVE=$SPAWNED
 check "the live daemon applies every event" \
     wait_until 120 "[ \"\$($CHECK applied --port $REDIS_PORT --prefix live:)\" -eq $lines ]"
 stop_pid "$LIVE"
-$CHECK dump --port "$REDIS_PORT" --prefix live: | grep -v '^positions \|^outbox \|^alerts \|^risk \|^alert:{' >"$T/live.dump"
-$CHECK dump --port "$REDIS_PORT" --prefix rp: | grep -v '^positions \|^outbox \|^alerts \|^risk \|^alert:{' >"$T/replay.dump"
-check "replay and live leave the same window state ($(wc -l <"$T/live.dump") entries)" \
+# Per-account state is independent of how partitions interleave; which
+# likes are by rare actors is not (it counts actions on other accounts, and
+# the broker hands out whole partitions of this small topic one after the
+# other): the "r" counters and the sketches' rare totals are compared apart
+# from the rest, the sketches' action counters and like totals with it.
+$CHECK dump --port "$REDIS_PORT" --prefix live: --no-rare | grep -v '^positions \|^outbox \|^alerts \|^risk \|^alert:{' >"$T/live.dump"
+$CHECK dump --port "$REDIS_PORT" --prefix rp: --no-rare | grep -v '^positions \|^outbox \|^alerts \|^risk \|^alert:{' >"$T/replay.dump"
+check "replay and live leave the same window state ($(wc -l <"$T/live.dump") entries; rare-liker counts apart)" \
     cmp -s "$T/live.dump" "$T/replay.dump"
 python3 - "$REDIS_PORT" >"$T/live.alerts" <<'PY'
 import sys
@@ -70,11 +75,17 @@ for _id, fields in r("XRANGE", "live:outbox", "-", "+"):
     print(dict(zip(fields[0::2], fields[1::2]))["alert"])
 PY
 # Evidence samples are the comments of the alert's micro-batch: compare alerts
-# without them (ids, scores, levels, windows, risk and counts must be equal).
+# without them (ids, scores, levels, windows, risk and counts must be equal),
+# and without the rare-liker reference.
 nosamples() { python3 -c '
 import json, sys
 for l in sys.stdin:
-    a = json.loads(l); a["evidence"].pop("samples", None); print(json.dumps(a, sort_keys=True))
+    a = json.loads(l); a["evidence"].pop("samples", None)
+    r = a["evidence"].get("rare_likers")
+    if r:  # the reference share depends on the interleaving (see above)
+        for k in ("reference_share", "lift", "surprise"):
+            r.pop(k)
+    print(json.dumps(a, sort_keys=True))
 ' <"$1" | sort; }
 check "and the same alerts (live: the Redis outbox; $(wc -l <"$T/a5.jsonl") alerts)" \
     cmp -s <(nosamples "$T/live.alerts") <(nosamples "$T/a5.jsonl")

@@ -112,7 +112,8 @@ static inline struct ew_trigger dfx_trigger(enum ew_event_type type, int64_t ts,
 {
     struct ew_trigger t = {.type = type, .ts = ts, .post = post, .post_len = post ? strlen(post) : 0,
                            .actor = "a1", .actor_len = 2, .cls = EW_TEXT_SUBSTANTIVE,
-                           .followers = -1, .actor_created_ms = INT64_MIN};
+                           .followers = -1, .actor_created_ms = INT64_MIN,
+                           .ref_likes = -1, .ref_rare = -1};
     return t;
 }
 

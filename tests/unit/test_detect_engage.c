@@ -218,6 +218,69 @@ static void test_like_farm_over_two_posts(void **state)
     json_decref(ev);
 }
 
+/* A small farm: 120 likes in four hours on a 400-follower account whose
+ * posts get ~20, with two comments (companions surprise ~1.2, under 3).
+ * Every rare_every-th like is by a rare actor; the stream's reference is
+ * ref_rare of ref_likes. */
+static int small_farm(struct dfx *f, int rare_every, int64_t ref_likes, int64_t ref_rare,
+                      json_t **ev)
+{
+    int64_t b = T0 + 2 * DAY;
+    snapshots(f, b - 2 * DAY, b + 5 * HOUR, 400);
+    post(f, "p1", b - DAY, 20, 2, 1);
+    ew_view_add(f->v, EW_M_COMMENTS, "p1", b + HOUR, 2);
+    int emitted = 0;
+    for (int i = 0; i < 120; i++) {
+        int64_t ts = b + i * 2 * MIN;
+        ew_view_add(f->v, EW_M_LIKES, "p1", ts, 1);
+        if (rare_every && i % rare_every == 0)
+            ew_view_add(f->v, EW_M_RARE_LIKES, "p1", ts, 1);
+        struct ew_trigger t = dfx_trigger(EW_EV_LIKE, ts, "p1");
+        t.ref_likes = ref_likes;
+        t.ref_rare = ref_rare;
+        size_t k = dfx_eval(f, &t);
+        if (k && !emitted && ev)
+            *ev = json_incref(f->sig[0].evidence);
+        emitted += (int)k;
+    }
+    return emitted;
+}
+
+/* Its likers are rare actors (9 in 10, against 15% in the stream): bought. */
+static void test_small_farm_rare_likers(void **state)
+{
+    json_t *ev = NULL;
+    int n = small_farm(*state, 1, 50000, 7500, &ev);
+    assert_true(n >= 1);
+    assert_string_equal(json_string_value(json_object_get(ev, "direction")), "high");
+    assert_true(json_number_value(json_object_get(ev, "surprise")) < 3); /* not alone */
+    json_t *r = json_object_get(ev, "rare_likers");
+    assert_non_null(r);
+    assert_true(json_integer_value(json_object_get(r, "likes")) >= 60);
+    assert_true(json_number_value(json_object_get(r, "reference_share")) == 0.15);
+    assert_true(json_number_value(json_object_get(r, "lift")) > 0.9);
+    assert_true(json_number_value(json_object_get(r, "surprise")) >= 3);
+    json_decref(ev);
+}
+
+/* The same likes from ordinary likers, or without a reference to judge by,
+ * or rare but no rarer than the stream: too small to tell. */
+static void test_small_farm_ordinary_likers(void **state)
+{
+    assert_int_equal(small_farm(*state, 0, 50000, 7500, NULL), 0);
+}
+
+static void test_small_farm_no_reference(void **state)
+{
+    assert_int_equal(small_farm(*state, 1, 900, 100, NULL), 0); /* under rare_min_reference */
+}
+
+static void test_small_farm_likers_as_rare_as_stream(void **state)
+{
+    /* every other like rare, the stream 45% rare: lift ~0.1 */
+    assert_int_equal(small_farm(*state, 2, 50000, 22500, NULL), 0);
+}
+
 /* A huge account: 5,000 likes with 40 comments is under its high band. */
 static void test_huge_account(void **state)
 {
@@ -273,6 +336,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_like_farm, setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_viral_post_not_high, setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_like_farm_over_two_posts, setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_small_farm_rare_likers, setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_small_farm_ordinary_likers, setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_small_farm_no_reference, setup, dfx_teardown),
+        cmocka_unit_test_setup_teardown(test_small_farm_likers_as_rare_as_stream, setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_huge_account, setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_late_trigger, setup, dfx_teardown),
         cmocka_unit_test_setup_teardown(test_configure_rejects_bad_tiers, setup, dfx_teardown),

@@ -4,8 +4,9 @@
  * events folded in one batch or in many give the same state.
  *
  * A small in-memory stand-in for Redis answers the fold's reads (HGETALL,
- * HMGET) and applies its writes (HSET, HDEL, PEXPIRE, XADD), so no server is
- * needed. */
+ * HMGET, BITFIELD_RO) and applies its writes (HSET, HDEL, PEXPIRE, XADD,
+ * BITFIELD), so no server is needed.  A bitfield is held as a hash of bit
+ * offset -> value (the fold never overlaps two fields). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,6 +107,15 @@ static redisReply *fake_exec_read(struct fake *f, int argc, const char *const *a
             r->element[r->elements++] = reply_str(k, kl);
             r->element[r->elements++] = reply_str(*v, strlen(*v));
         }
+    } else if (strcmp(argv[0], "BITFIELD_RO") == 0) {
+        r->element = calloc((size_t)argc, sizeof *r->element);
+        for (int i = 2; i + 2 < argc; i += 3) {
+            assert_string_equal(argv[i], "GET");
+            char **v = h ? ew_hmap_get(h, argv[i + 2], len[i + 2]) : NULL;
+            redisReply *x = reply_new(REDIS_REPLY_INTEGER);
+            x->integer = v && *v ? strtoll(*v, NULL, 10) : 0;
+            r->element[r->elements++] = x;
+        }
     } else { /* HMGET */
         r->element = calloc((size_t)argc, sizeof *r->element);
         for (int i = 2; i < argc; i++) {
@@ -130,6 +140,26 @@ static void fake_apply(struct fake *f, const struct ew_cmdbuf *ops)
                 char **v = ew_hmap_upsert(h, argv[i], len[i], NULL);
                 free(*v);
                 *v = strndup(argv[i + 1], len[i + 1]);
+            }
+        } else if (strcmp(argv[0], "BITFIELD") == 0) {
+            struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
+            int sat = 0;
+            for (int i = 2; i < argc;) {
+                if (strcmp(argv[i], "OVERFLOW") == 0) {
+                    sat = strcmp(argv[i + 1], "SAT") == 0;
+                    i += 2;
+                    continue;
+                }
+                assert_string_equal(argv[i], "INCRBY");
+                char **v = ew_hmap_upsert(h, argv[i + 2], len[i + 2], NULL);
+                long long x = (*v ? strtoll(*v, NULL, 10) : 0) + strtoll(argv[i + 3], NULL, 10);
+                if (sat && strcmp(argv[i + 1], "u4") == 0 && x > 15)
+                    x = 15;
+                free(*v);
+                char b[32];
+                snprintf(b, sizeof b, "%lld", x);
+                *v = strdup(b);
+                i += 4;
             }
         } else if (strcmp(argv[0], "HDEL") == 0) {
             struct ew_hmap *h = hash_of(f, argv[1], len[1], 0);
@@ -185,15 +215,21 @@ struct fx {
     struct fake f;
 };
 
-static int setup(void **state)
+/* history_ms 0: without the actor sketch (its 'r' counts would be in
+ * every packed field); else 10-minute actor slots. */
+static int setup_with(void **state, int64_t history_ms)
 {
     struct fx *x = calloc(1, sizeof *x);
     assert_int_equal(ew_config_defaults(&x->cfg), 0);
+    x->cfg.windows.actor_history_ms = history_ms;
+    x->cfg.windows.actor_slot_ms = 600000;
     assert_int_equal(ew_window_new(&x->w, &x->cfg, "t:"), 0);
     x->f.keys = ew_hmap_new(sizeof(struct ew_hmap *));
     *state = x;
     return 0;
 }
+static int setup(void **state) { return setup_with(state, 0); }
+static int setup_sketch(void **state) { return setup_with(state, 1800000); }
 
 static int teardown(void **state)
 {
@@ -402,6 +438,57 @@ static void test_batch_boundaries_do_not_matter(void **state)
     fake_free(&fb);
 }
 
+/* The actor sketch: a like's actor is rare while it has at most
+ * rare_actor_max (2) actions in the three whole 10-minute slots before the
+ * like's own; the per-slot totals give the next slot's reference. */
+static void test_actor_sketch(void **state)
+{
+    struct fx *x = *state;
+    char j[256];
+    const int64_t slot = 600000;
+    /* slot 0: "fan" acts three times (likes and a comment), then in slot 1
+     * both "fan" and "new" like p1 */
+    for (int i = 0; i < 3; i++) {
+        snprintf(j, sizeof j,
+                 "{\"id\":\"f%d\",\"type\":\"like\",\"ts\":%lld,\"account\":\"b\",\"actor\":\"fan\","
+                 "\"post\":\"p%d\"}",
+                 i, (long long)(T0 + i * 1000), i);
+        add(x->w, j);
+    }
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    snprintf(j, sizeof j,
+             "{\"id\":\"g1\",\"type\":\"like\",\"ts\":%lld,\"account\":\"a\",\"actor\":\"fan\","
+             "\"post\":\"p1\"}",
+             (long long)(T0 + slot + 5));
+    add(x->w, j);
+    snprintf(j, sizeof j,
+             "{\"id\":\"g2\",\"type\":\"like\",\"ts\":%lld,\"account\":\"a\",\"actor\":\"new\","
+             "\"post\":\"p1\"}",
+             (long long)(T0 + slot + 6));
+    add(x->w, j);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    char key[64], f0[64];
+    /* slot 0: three likes, all by an actor without history (rare) */
+    snprintf(key, sizeof key, "t:actors:%lld", (long long)(T0 / slot));
+    assert_string_equal(fake_hget(&x->f, key, "0"), "3");
+    assert_string_equal(fake_hget(&x->f, key, "64"), "3");
+    /* slot 1: two likes, one rare ("fan" has 3 actions before) */
+    snprintf(key, sizeof key, "t:actors:%lld", (long long)(T0 / slot + 1));
+    assert_string_equal(fake_hget(&x->f, key, "0"), "2");
+    assert_string_equal(fake_hget(&x->f, key, "64"), "1");
+    /* the post's 10 s bucket: 2 likes ("l", the fifth), 1 rare ("r", the eleventh) */
+    snprintf(f0, sizeof f0, "0:%lld:p1", (long long)((T0 + slot) / 10000));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f0), "0,0,0,0,2,0,0,0,0,0,1");
+    /* "fan"'s counter in slot 0 holds its three actions */
+    snprintf(key, sizeof key, "t:actors:%lld", (long long)(T0 / slot));
+    char cell[32];
+    snprintf(cell, sizeof cell, "%lld",
+             (long long)(128 + 4 * (int64_t)(ew_hash64("fan", 3) % 2097152)));
+    assert_string_equal(fake_hget(&x->f, key, cell), "3");
+}
+
 static void test_view_sums(void **state)
 {
     (void)state;
@@ -444,6 +531,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_and_stale_buckets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_paste_and_new_commenters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup_sketch,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_actor_sketch, setup_sketch, teardown),
         cmocka_unit_test(test_view_sums),
     };
     return cmocka_run_group_tests_name("window", tests, NULL, NULL);
