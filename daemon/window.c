@@ -995,7 +995,7 @@ static int detect_at(struct ew_window *w, const char *acct, size_t alen, const s
         .ref_likes = -1,
         .ref_rare = -1,
     };
-    if (ev->type == EW_EV_LIKE && w->nslots) {
+    if (ev->type == EW_EV_LIKE && ev->cell != NONE) { /* set by sketch_fold */
         t.ref_likes = w->ref[2 * e];
         t.ref_rare = w->ref[2 * e + 1];
     }
