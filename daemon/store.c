@@ -697,26 +697,28 @@ enum { T_ANY = 0, T_NONE, T_HASH, T_STRING, T_STREAM, T_OTHER };
  * multiple of it; want: the type the key must hold or be absent (T_ANY: any);
  * makes: its type afterwards (T_ANY: unchanged); intarg: argument (1-based,
  * the key is 1) that must be an integer; condarg: optional argument that must
- * be NX XX GT or LT. */
+ * be NX XX GT or LT; args_ok: checks the arguments after the key (commands
+ * with subcommands). */
+static int bitfield_ok(const char *const *a, const size_t *len, size_t n);
 static const struct apply_op {
     const char *name;
     int all_keys; /* every argument is a key (else only the first) */
     int min, max, group, want, makes, intarg, condarg;
+    int (*args_ok)(const char *const *a, const size_t *len, size_t n);
 } apply_ops[] = {
-    {"HSET", 0, 3, 0, 2, T_HASH, T_HASH, 0, 0},
-    {"HINCRBY", 0, 3, 3, 0, T_HASH, T_HASH, 3, 0},
-    {"HDEL", 0, 2, 0, 1, T_HASH, T_ANY, 0, 0},
-    {"PFADD", 0, 1, 0, 1, T_STRING, T_STRING, 0, 0},
-    {"PEXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3},
-    {"EXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3},
-    {"XADD", 0, 4, 4000, 0, T_STREAM, T_STREAM, 0, 0},
-    {"SET", 0, 2, 8, 0, T_ANY, T_STRING, 0, 0},
-    {"DEL", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
-    {"UNLINK", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0},
-    {"BITFIELD", 0, 2, 0, 0, T_STRING, T_STRING, 0, 0}, /* subcommands: bitfield_ok */
+    {"HSET", 0, 3, 0, 2, T_HASH, T_HASH, 0, 0, NULL},
+    {"HINCRBY", 0, 3, 3, 0, T_HASH, T_HASH, 3, 0, NULL},
+    {"HDEL", 0, 2, 0, 1, T_HASH, T_ANY, 0, 0, NULL},
+    {"PFADD", 0, 1, 0, 1, T_STRING, T_STRING, 0, 0, NULL},
+    {"PEXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3, NULL},
+    {"EXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3, NULL},
+    {"XADD", 0, 4, 4000, 0, T_STREAM, T_STREAM, 0, 0, NULL},
+    {"SET", 0, 2, 8, 0, T_ANY, T_STRING, 0, 0, NULL},
+    {"DEL", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0, NULL},
+    {"UNLINK", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0, NULL},
+    {"BITFIELD", 0, 2, 0, 0, T_STRING, T_STRING, 0, 0, bitfield_ok},
 };
 #define NOPS (sizeof apply_ops / sizeof apply_ops[0])
-#define BITFIELD_OP ((int)NOPS - 1)
 #define APPLY_ATTEMPTS 3 /* a transaction aborted by a concurrent position write is retried */
 
 /* Index in apply_ops of the command name p[0..n), or -1. */
@@ -867,9 +869,9 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
                       i + 1, o->name, o->condarg);
             return -1;
         }
-        if (op == BITFIELD_OP && !bitfield_ok(ops->ptr + a0 + 2, ops->alen + a0 + 2, n - 1)) {
-            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: BITFIELD: malformed subcommands",
-                      i + 1);
+        if (o->args_ok && !o->args_ok(ops->ptr + a0 + 2, ops->alen + a0 + 2, n - 1)) {
+            EW_LOG_RL(EW_ERROR, "store", "apply refused: op %zu: %s: malformed subcommands",
+                      i + 1, o->name);
             return -1;
         }
         size_t lastkey = o->all_keys ? argc - 1 : 1;
