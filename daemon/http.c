@@ -808,6 +808,57 @@ static int64_t packed_get(const char *p, size_t n, int i)
                                                                                                 : 0;
 }
 
+/* The account's state (the reply to GET P{A}) as an HGETALL-like array of
+ * its fields and their values in text, built here (free with free_state);
+ * NULL when there is none or it is not a state this version reads. */
+static int state_field(void *ctx, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    redisReply *a = ctx;
+    if (a->elements % 64 == 0) {
+        redisReply **e = realloc(a->element, (a->elements + 64) * sizeof *e);
+        if (!e) return -1;
+        a->element = e;
+    }
+    for (int i = 0; i < 2; i++) {
+        redisReply *x = calloc(1, sizeof *x);
+        char *str = x ? malloc((i ? vlen : flen) + 1) : NULL;
+        if (!str) {
+            free(x);
+            return -1;
+        }
+        memcpy(str, i ? v : f, i ? vlen : flen);
+        str[i ? vlen : flen] = '\0';
+        x->type = REDIS_REPLY_STRING;
+        x->str = str;
+        x->len = i ? vlen : flen;
+        a->element[a->elements++] = x;
+    }
+    return 0;
+}
+
+static void free_state(redisReply *a)
+{
+    for (size_t i = 0; a && i < a->elements; i++) {
+        free(a->element[i]->str);
+        free(a->element[i]);
+    }
+    if (a) free(a->element);
+    free(a);
+}
+
+static redisReply *state_as_hash(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_STRING) return NULL;
+    redisReply *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->type = REDIS_REPLY_ARRAY;
+    if (ew_state_each(r->str, r->len, state_field, a) < 0 || a->elements % 2) {
+        free_state(a);
+        return NULL;
+    }
+    return a;
+}
+
 /* The series object from the window hash reply wh (borrowed): nseries buckets
  * of resolution series_res ending with the watermark's bucket.  *wm_out is
  * the watermark, -1 when there is none. */
@@ -890,6 +941,7 @@ static enum MHD_Result handle_account(struct ew_http *h, struct MHD_Connection *
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 
     json_t *o = NULL;
+    redisReply *wstate = NULL; /* the account's state as fields (state_as_hash) */
     const char *err = NULL;
     char errbuf[256];
     unsigned status = MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -903,14 +955,16 @@ static enum MHD_Result handle_account(struct ew_http *h, struct MHD_Connection *
     ew_cmd_arg(h->cmd, id, idlen);
     ew_cmd_begin(h->cmd, "HGETALL");
     ew_cmd_argf(h->cmd, "%salert:{%s}", p, id);
-    ew_cmd_begin(h->cmd, "HGETALL");
+    ew_cmd_begin(h->cmd, "GET");
     ew_cmd_argf(h->cmd, "%s{%s}", p, id);
     cmd_newest(h->cmd, rc.stream, SCAN_ALERTS);
     if (run_cmds(h, &rep, errbuf, sizeof errbuf) < 0) {
         err = errbuf;
         goto unlock;
     }
-    const redisReply *zs = rep[0], *ah = rep[1], *wh = rep[2], *xs = rep[3];
+    const redisReply *zs = rep[0], *ah = rep[1], *xs = rep[3];
+    wstate = state_as_hash(rep[2]);
+    const redisReply *wh = wstate;
     double zrisk = 0;
     int have_z = reply_double(zs, &zrisk) == 0;
     int have_ah = is_array(ah) && ah->elements > 0;
@@ -1000,6 +1054,7 @@ static enum MHD_Result handle_account(struct ew_http *h, struct MHD_Connection *
 unlock:
     pthread_mutex_unlock(&h->store_lock);
     free(rc.stream);
+    free_state(wstate);
     if (err) return send_error(c, status, err);
     return send_json(c, MHD_HTTP_OK, o);
 }

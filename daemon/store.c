@@ -22,7 +22,9 @@
  * twice, and it is small (one field per partition).
  *
  * Apply.  Two round trips per batch.  First WATCH the positions hash, read
- * the batch's positions from it and the TYPE of every key the ops touch; the
+ * the batch's positions from it and the TYPE of every key the ops touch (but
+ * keys whose first op is SET, DEL or UNLINK: their type before does not
+ * matter); the
  * positions decide DUPLICATE or CONFLICT and the types are followed through
  * the ops, so a key holding the wrong type refuses the batch before anything
  * is written.  Then MULTI, the ops as plain commands, HSET of the new
@@ -233,6 +235,7 @@ void ew_cmdbuf_get(const struct ew_cmdbuf *b, size_t i, int *argc, const char *c
 struct okey {
     uint32_t k;
     unsigned char type;
+    unsigned char asked; /* TYPE is asked: the first op on the key depends on its type */
 };
 
 #define BACKOFF_BASE_MS 100
@@ -732,12 +735,17 @@ static int op_index(const char *p, size_t n)
 
 /* The entry of key p[0..n) among the apply's distinct keys, added when new; -1 on
  * allocation failure. */
-static int64_t key_index(struct ew_store *s, const char *p, size_t n)
+static int64_t key_index(struct ew_store *s, const char *p, size_t n, const struct apply_op *op)
 {
     int created;
     struct okey *o = ew_hmap_upsert(s->keys, p, n, &created);
     if (!o) return -1;
-    if (created) o->k = (uint32_t)(ew_hmap_count(s->keys) - 1);
+    if (created) {
+        o->k = (uint32_t)(ew_hmap_count(s->keys) - 1);
+        /* SET, DEL, UNLINK first: whatever the key held, the op decides its type */
+        o->asked = !(op->want == T_ANY && op->makes != T_ANY);
+        o->type = T_NONE;
+    }
     return o->k;
 }
 
@@ -885,7 +893,7 @@ static int apply_prepare(struct ew_store *s, const struct ew_position *pos, size
                           i + 1, o->name);
                 return -1;
             }
-            int64_t ki = key_index(s, k, kl);
+            int64_t ki = key_index(s, k, kl, o);
             if (ki < 0) goto oom;
             s->opkey[nk++] = (uint32_t)ki;
         }
@@ -911,8 +919,8 @@ static int build_check(struct ew_store *s, const struct ew_position *pos, size_t
     for (size_t k = 0; k < ew_hmap_count(s->keys) && rc == 0; k++) {
         const char *key;
         size_t klen;
-        key_at(s, k, &key, &klen);
-        rc |= ew_cmd_begin(c, "TYPE") | ew_cmd_arg(c, key, klen);
+        if (key_at(s, k, &key, &klen)->asked)
+            rc |= ew_cmd_begin(c, "TYPE") | ew_cmd_arg(c, key, klen);
     }
     return rc ? -1 : 0;
 }
@@ -1013,15 +1021,18 @@ static enum ew_apply_result apply_check(struct ew_store *s, redisReply **rep,
         }
         r0 = 2;
     }
-    for (size_t k = 0; k < ew_hmap_count(s->keys); k++) {
+    for (size_t k = 0, r = r0; k < ew_hmap_count(s->keys); k++) {
         const char *key;
-        int t = type_of(rep[r0 + k]);
         struct okey *o = key_at(s, k, &key, NULL);
+        if (!o->asked)
+            continue;
+        int t = type_of(rep[r]);
         if (t < 0) {
-            EW_LOG_RL(EW_ERROR, "store", "apply: TYPE %s failed: %s", key, reply_error(rep[r0 + k]));
+            EW_LOG_RL(EW_ERROR, "store", "apply: TYPE %s failed: %s", key, reply_error(rep[r]));
             return EW_APPLY_ERROR;
         }
         o->type = (unsigned char)t;
+        r++;
     }
     /* follow the types the ops give their keys, as Redis will run them */
     size_t nk = 0;

@@ -1,7 +1,7 @@
 /* window — see include/engwatch/window.h for the model and key layout.
  *
  * Per batch: events are appended to one array and chained per account
- * (insertion order).  build_reads asks for each account's hash and for the
+ * (insertion order).  build_reads asks for each account's state and for the
  * fingerprint counts its comments need; fold walks each account's events in
  * order over that snapshot and writes the resulting absolute values.
  * Nothing in fold depends on where the batch boundaries fell: the same
@@ -63,7 +63,7 @@ struct acct {
     uint32_t ncomments;
     uint32_t hours_off;   /* the fingerprint hours its comments need: w->hours[off..off+n) */
     uint32_t nhours;
-    uint8_t cached;       /* its state is in the cache: no HGETALL */
+    uint8_t cached;       /* its state is in the cache: no GET */
 };
 
 /* The state cache: an account's hash as the last successful fold left it,
@@ -78,20 +78,22 @@ struct cent {
     int64_t stamp_s;  /* monotonic seconds of the last fold */
 };
 
-/* A counter of the actor activity sketch: cell of slot (the cells TOT_LIKES
- * and TOT_RARE: the slot's likes and rare likes). */
-struct akey {
+/* The actor activity sketch of one slot as the daemon holds it (see the
+ * sketch section): its totals and its counters as Redis stores them (two
+ * per byte, the even cell in the high nibble). */
+struct scopy {
+    int64_t slot, likes, rare;
+    unsigned char *c; /* cells / 2 bytes */
+};
+/* One action of the batch: its slot and actor counter. */
+struct sadd {
     int64_t slot;
     uint32_t cell, pad;
 };
-struct aval {
-    int64_t stored; /* as read (0 when not read) */
-    int64_t added;  /* by this batch's events so far */
-    uint32_t cmd;   /* the read: reply cmd (from the first sketch read), element pos */
-    uint32_t pos;
+/* The batch's likes and rare likes in one slot. */
+struct stot {
+    int64_t slot, likes, rare;
 };
-#define TOT_LIKES UINT32_MAX
-#define TOT_RARE (UINT32_MAX - 1)
 
 struct ew_window {
     char *prefix;
@@ -137,11 +139,26 @@ struct ew_window {
     /* actor activity (see the sketch section; nslots == 0: off) */
     int64_t slot_ms, nslots, rare_max;
     uint32_t cells;
-    struct ew_hmap *act;   /* struct akey -> struct aval */
-    int64_t rd_lo, rd_n;   /* this batch read slots [rd_lo, rd_lo + rd_n) */
+    struct scopy *copy;    /* slots held (finished ones a like looks back at) */
+    size_t ncopy, copycap;
+    int64_t *load;         /* the slots this batch reads (GET), in order */
+    size_t nload, loadcap;
+    struct sadd *add;      /* the batch's actions */
+    size_t nadd, addcap;
+    struct stot tot[8];    /* the batch's like totals per slot (a batch spans a few) */
+    size_t ntot;
     int64_t *ref;          /* per like event: reference likes and rare likes (2 each) */
     size_t refcap;
 };
+
+#define SKETCH_MEMORY_MAX (256.0 * 1048576)
+
+static void drop_copies(struct ew_window *w)
+{
+    for (size_t i = 0; i < w->ncopy; i++)
+        free(w->copy[i].c);
+    w->ncopy = 0;
+}
 
 static void clear_alerts(struct ew_window *w)
 {
@@ -180,8 +197,17 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
         w->nslots = (cfg->windows.actor_history_ms + w->slot_ms - 1) / w->slot_ms;
         w->cells = (uint32_t)cfg->windows.actor_cells;
         w->rare_max = cfg->windows.rare_actor_max;
+        /* the daemon holds the slots a like looks back at, and one more */
+        double bytes = (double)(w->nslots + 1) * (double)(w->cells / 2 + 1);
+        if (bytes > SKETCH_MEMORY_MAX) {
+            EW_LOG(EW_ERROR, "window",
+                   "the actor sketch would need %.0f MiB in the daemon (windows.actor_history / "
+                   "windows.actor_slot + 1 slots of windows.actor_cells / 2 bytes); at most %.0f "
+                   "MiB: fewer or longer slots, or fewer cells",
+                   bytes / 1048576, SKETCH_MEMORY_MAX / 1048576);
+            goto fail;
+        }
     }
-    w->act = ew_hmap_new(sizeof(struct aval));
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
     w->cache = ew_hmap_new(sizeof(struct cent));
@@ -194,8 +220,7 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->vals = ew_hmap_new(sizeof(struct val));
     w->fps = ew_hmap_new(sizeof(int64_t));
     w->seen = ew_hmap_new(1);
-    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen ||
-        !w->act)
+    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen)
         goto fail;
     w->prefix_len = strlen(prefix);
     *out = w;
@@ -217,7 +242,10 @@ void ew_window_free(struct ew_window *w)
     ew_hmap_free(w->vals);
     ew_hmap_free(w->fps);
     ew_hmap_free(w->seen);
-    ew_hmap_free(w->act);
+    drop_copies(w);
+    free(w->copy);
+    free(w->load);
+    free(w->add);
     free(w->ref);
     for (size_t i = 0; i < w->ndet; i++)
         w->det[i]->destroy(w->det_state[i]);
@@ -234,6 +262,7 @@ void ew_window_free(struct ew_window *w)
 
 void ew_window_invalidate(struct ew_window *w)
 {
+    drop_copies(w); /* the sketch slots held may hold this batch's actions */
     if (!w->cache)
         return;
     size_t n = ew_hmap_count(w->cache);
@@ -502,41 +531,39 @@ static int reads_hour(const struct wev *ev, int64_t hour)
  * counters; every actor action adds one to the counter its actor hashes to.
  * A like is by a rare actor when the counters of its actor over the
  * nslots whole slots before the like's own slot sum to at most
- * rare_actor_max.  Reads: one BITFIELD_RO per slot the batch's likes look
- * back at; writes: one BITFIELD per slot the batch acted in.  A like sees
- * every earlier action of the batch (in batch order) besides what was read,
- * so for a given order of events the counts do not depend on where batches
- * were cut.  Across partitions, though, the actions on other accounts that
+ * rare_actor_max.  The daemon holds the slots likes look back at (struct
+ * scopy, cells / 2 bytes each): a slot is read once (GET, in the batch's
+ * reads) when a like first looks back at it, and from then on the daemon's
+ * own actions are added to its copy as they are folded; the newest nslots + 1
+ * are kept, and all are dropped when a batch is not applied as folded.
+ * Writes: one BITFIELD per slot the batch acted in.  A like sees every
+ * earlier action of the batch (in batch order) besides what was read, so for
+ * a given order of events the counts do not depend on where batches were
+ * cut.  Actions other daemons sharing the prefix add to a slot after this
+ * daemon read it are not seen.  Across partitions, though, the actions on other accounts that
  * a like sees are those applied before it: a live run that consumes its
  * partitions out of step in event time (a backlog) tells rare actors apart
  * differently from a replay of the same events. */
 
 static int64_t slot_of(const struct ew_window *w, int64_t ts) { return floordiv(ts, w->slot_ms); }
 
-static struct aval *act_at(struct ew_window *w, int64_t slot, uint32_t cell, int create)
+static struct scopy *copy_of(const struct ew_window *w, int64_t slot)
 {
-    struct akey k;
-    memset(&k, 0, sizeof k);
-    k.slot = slot;
-    k.cell = cell;
-    if (!create)
-        return ew_hmap_get(w->act, (const char *)&k, sizeof k);
-    int created;
-    struct aval *v = ew_hmap_upsert(w->act, (const char *)&k, sizeof k, &created);
-    if (v && created) {
-        memset(v, 0, sizeof *v);
-        v->cmd = NONE;
-    }
-    return v;
+    for (size_t i = 0; i < w->ncopy; i++)
+        if (w->copy[i].slot == slot)
+            return &w->copy[i];
+    return NULL;
 }
 
-/* Entry i of the sketch map, its key copied out (map keys are not aligned). */
-static struct aval *act_entry(const struct ew_window *w, size_t i, struct akey *k)
+static unsigned nibble(const struct scopy *c, uint32_t cell)
 {
-    const char *kp;
-    struct aval *v = ew_hmap_at(w->act, i, &kp, NULL);
-    memcpy(k, kp, sizeof *k);
-    return v;
+    return (c->c[cell / 2] >> (cell & 1 ? 0 : 4)) & 15;
+}
+
+static void nibble_add(struct scopy *c, uint32_t cell)
+{
+    if (nibble(c, cell) < 15) /* saturating, as OVERFLOW SAT in Redis */
+        c->c[cell / 2] = (unsigned char)(c->c[cell / 2] + (cell & 1 ? 1 : 16));
 }
 
 static int sketch_key(const struct ew_window *w, char *buf, size_t len, int64_t slot)
@@ -546,14 +573,13 @@ static int sketch_key(const struct ew_window *w, char *buf, size_t len, int64_t 
 
 #define CELL_BIT(c) (128 + 4 * (int64_t)(c)) /* after the two 64-bit totals */
 
-/* The sketch reads go first in the batch's reads: for each slot from nslots
- * before the earliest like's slot to the one before the latest's, the totals
- * and the counters of every like actor that looks back at it. */
+/* The sketch reads go first in the batch's reads: one GET of each slot from
+ * nslots before the earliest like's slot to the one before the latest's
+ * that the daemon does not hold yet. */
 static int sketch_reads(struct ew_window *w, struct ew_cmdbuf *reads)
 {
     char key[600];
-    ew_hmap_clear(w->act);
-    w->rd_n = 0;
+    w->nload = 0;
     if (!w->nslots)
         return 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
@@ -564,72 +590,107 @@ static int sketch_reads(struct ew_window *w, struct ew_cmdbuf *reads)
         lo = sl < lo ? sl : lo;
         hi = sl > hi ? sl : hi;
     }
-    if (lo > hi)
-        return 0;
-    w->rd_lo = lo - w->nslots;
-    w->rd_n = hi - w->rd_lo;
-    for (int64_t k = w->rd_lo; k < hi; k++) {
-        uint32_t cmd = (uint32_t)(k - w->rd_lo), pos = 0;
+    for (int64_t k = lo - w->nslots; lo <= hi && k < hi; k++) {
+        if (copy_of(w, k))
+            continue;
+        if (w->nload == w->loadcap) {
+            size_t cap = w->loadcap ? 2 * w->loadcap : 8;
+            int64_t *l = realloc(w->load, cap * sizeof *l);
+            if (!l)
+                return -1;
+            w->load = l;
+            w->loadcap = cap;
+        }
+        w->load[w->nload++] = k;
         sketch_key(w, key, sizeof key, k);
-        if (ew_cmd_begin(reads, "BITFIELD_RO") < 0 || ew_cmd_str(reads, key) < 0)
+        if (ew_cmd_begin(reads, "GET") < 0 || ew_cmd_str(reads, key) < 0)
             return -1;
-        for (uint32_t t = 0; t < 2; t++) {
-            struct aval *v = act_at(w, k, t ? TOT_RARE : TOT_LIKES, 1);
-            if (!v || ew_cmd_str(reads, "GET") < 0 || ew_cmd_str(reads, "i64") < 0 ||
-                ew_cmd_int(reads, 64 * t) < 0)
-                return -1;
-            v->cmd = cmd;
-            v->pos = pos++;
-        }
-        for (size_t e = 0; e < w->nev; e++) {
-            const struct wev *ev = &w->ev[e];
-            if (ev->type != EW_EV_LIKE || ev->cell == NONE)
-                continue;
-            int64_t sl = slot_of(w, ev->ts);
-            if (k < sl - w->nslots || k >= sl)
-                continue;
-            struct aval *v = act_at(w, k, ev->cell, 1);
-            if (!v)
-                return -1;
-            if (v->cmd != NONE)
-                continue;
-            if (ew_cmd_str(reads, "GET") < 0 || ew_cmd_str(reads, "u4") < 0 ||
-                ew_cmd_int(reads, CELL_BIT(ev->cell)) < 0)
-                return -1;
-            v->cmd = cmd;
-            v->pos = pos++;
-        }
     }
     return 0;
 }
 
-/* Before the accounts are folded: the counters read, then every event in
- * batch order — a like's actor judged rare or not (its cls) and the
- * reference totals noted, every action counted. */
+static int64_t be64(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | p[i];
+    return (int64_t)u;
+}
+
+/* A slot read (GET: nil, or the string BITFIELD made) becomes a held copy. */
+static int load_copy(struct ew_window *w, int64_t slot, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING) {
+        EW_LOG(EW_ERROR, "window", "unexpected reply reading the actor sketch of slot %" PRId64
+               "%s%s", slot, r->type == REDIS_REPLY_ERROR ? ": " : "",
+               r->type == REDIS_REPLY_ERROR ? r->str : "");
+        return -1;
+    }
+    if (w->ncopy == w->copycap) {
+        size_t cap = w->copycap ? 2 * w->copycap : 8;
+        struct scopy *c = realloc(w->copy, cap * sizeof *c);
+        if (!c)
+            return -1;
+        w->copy = c;
+        w->copycap = cap;
+    }
+    size_t nb = w->cells / 2 + 1;
+    struct scopy *c = &w->copy[w->ncopy];
+    if (!(c->c = calloc(1, nb)))
+        return -1;
+    w->ncopy++;
+    c->slot = slot;
+    c->likes = c->rare = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        const unsigned char *p = (const unsigned char *)r->str;
+        unsigned char head[16] = {0};
+        memcpy(head, p, r->len < 16 ? r->len : 16);
+        c->likes = be64(head);
+        c->rare = be64(head + 8);
+        if (r->len > 16)
+            memcpy(c->c, p + 16, r->len - 16 < nb ? r->len - 16 : nb);
+    }
+    return 0;
+}
+
+static int cmp_copy(const void *a, const void *b)
+{
+    int64_t x = ((const struct scopy *)a)->slot, y = ((const struct scopy *)b)->slot;
+    return x < y ? 1 : x > y ? -1 : 0; /* newest first */
+}
+
+static struct stot *tot_of(struct ew_window *w, int64_t slot)
+{
+    for (size_t i = 0; i < w->ntot; i++)
+        if (w->tot[i].slot == slot)
+            return &w->tot[i];
+    if (w->ntot == sizeof w->tot / sizeof w->tot[0])
+        return NULL;
+    struct stot *t = &w->tot[w->ntot++];
+    t->slot = slot;
+    t->likes = t->rare = 0;
+    return t;
+}
+
+/* Before the accounts are folded: the slots read become held copies, then
+ * every event in batch order — a like's actor judged rare or not (its cls)
+ * against the copies and the reference totals noted — is counted into the
+ * copy of its slot when one is held (so later likes of the batch see it)
+ * and into the batch's writes. */
 static int sketch_fold(struct ew_window *w, redisReply **replies, size_t nreplies, size_t *ri)
 {
+    w->nadd = 0;
+    w->ntot = 0;
     if (!w->nslots)
         return 0;
-    if (*ri + (size_t)w->rd_n > nreplies) {
+    if (*ri + w->nload > nreplies) {
         EW_LOG(EW_ERROR, "window", "missing replies reading the actor sketch");
         return -1;
     }
-    size_t na = ew_hmap_count(w->act);
-    for (size_t i = 0; i < na; i++) {
-        struct aval *v = ew_hmap_at(w->act, i, NULL, NULL);
-        v->added = 0;
-        v->stored = 0;
-        if (v->cmd == NONE)
-            continue;
-        const redisReply *r = replies[*ri + v->cmd];
-        if (r->type != REDIS_REPLY_ARRAY || v->pos >= r->elements ||
-            r->element[v->pos]->type != REDIS_REPLY_INTEGER) {
-            EW_LOG(EW_ERROR, "window", "unexpected reply reading the actor sketch");
+    for (size_t i = 0; i < w->nload; i++)
+        if (load_copy(w, w->load[i], replies[*ri + i]) < 0)
             return -1;
-        }
-        v->stored = r->element[v->pos]->integer;
-    }
-    *ri += (size_t)w->rd_n;
+    *ri += w->nload;
     if (w->nev * 2 > w->refcap) {
         int64_t *nr = realloc(w->ref, w->nev * 2 * sizeof *nr);
         if (!nr)
@@ -637,84 +698,104 @@ static int sketch_fold(struct ew_window *w, redisReply **replies, size_t nreplie
         w->ref = nr;
         w->refcap = w->nev * 2;
     }
+    if (w->nev > w->addcap) {
+        struct sadd *na = realloc(w->add, w->nev * sizeof *na);
+        if (!na)
+            return -1;
+        w->add = na;
+        w->addcap = w->nev;
+    }
     for (size_t e = 0; e < w->nev; e++) {
         struct wev *ev = &w->ev[e];
         if (ev->cell == NONE)
             continue;
         int64_t sl = slot_of(w, ev->ts);
+        struct scopy *own = copy_of(w, sl);
         if (ev->type == EW_EV_LIKE) {
             int64_t seen = 0;
             for (int64_t k = sl - w->nslots; k < sl; k++) {
-                const struct aval *v = act_at(w, k, ev->cell, 0);
-                if (v)
-                    seen += v->stored + v->added;
+                const struct scopy *c = copy_of(w, k); /* held: read in this batch or before */
+                if (c)
+                    seen += nibble(c, ev->cell);
             }
             ev->cls = seen <= w->rare_max;
-            const struct aval *tl = act_at(w, sl - 1, TOT_LIKES, 0);
-            const struct aval *tr = act_at(w, sl - 1, TOT_RARE, 0);
-            w->ref[2 * e] = tl ? tl->stored + tl->added : 0;
-            w->ref[2 * e + 1] = tr ? tr->stored + tr->added : 0;
-            struct aval *ul = act_at(w, sl, TOT_LIKES, 1), *ur = act_at(w, sl, TOT_RARE, 1);
-            if (!ul || !ur)
+            const struct scopy *prev = copy_of(w, sl - 1);
+            w->ref[2 * e] = prev ? prev->likes : 0;
+            w->ref[2 * e + 1] = prev ? prev->rare : 0;
+            struct stot *t = tot_of(w, sl);
+            if (!t) {
+                EW_LOG(EW_ERROR, "window", "a batch acts in too many actor slots");
                 return -1;
-            ul->added++;
-            ur->added += ev->cls;
+            }
+            t->likes++;
+            t->rare += ev->cls;
+            if (own) {
+                own->likes++;
+                own->rare += ev->cls;
+            }
         }
-        struct aval *v = act_at(w, sl, ev->cell, 1);
-        if (!v)
-            return -1;
-        v->added++;
+        if (own)
+            nibble_add(own, ev->cell);
+        w->add[w->nadd].slot = sl;
+        w->add[w->nadd].cell = ev->cell;
+        w->add[w->nadd++].pad = 0;
+    }
+    /* keep the newest nslots + 1 slots held */
+    if (w->ncopy > (size_t)w->nslots + 1) {
+        qsort(w->copy, w->ncopy, sizeof *w->copy, cmp_copy);
+        while (w->ncopy > (size_t)w->nslots + 1)
+            free(w->copy[--w->ncopy].c);
     }
     return 0;
+}
+
+static int cmp_add(const void *a, const void *b)
+{
+    const struct sadd *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->cell < y->cell ? -1 : x->cell > y->cell;
 }
 
 /* One BITFIELD per slot the batch acted in, and its expiry: read by the
  * slots of the next actor_history, plus the allowed lateness. */
 static int sketch_writes(struct ew_window *w, struct ew_cmdbuf *ops)
 {
-    if (!w->nslots)
+    if (!w->nslots || !w->nadd)
         return 0;
     char key[600];
-    size_t na = ew_hmap_count(w->act);
-    for (int64_t prev = INT64_MIN;;) {
-        /* the slots in ascending order (a batch spans one or two) */
-        int64_t sl = INT64_MAX;
-        for (size_t i = 0; i < na; i++) {
-            struct akey k;
-            const struct aval *v = act_entry(w, i, &k);
-            if (v->added && k.slot > prev && k.slot < sl)
-                sl = k.slot;
-        }
-        if (sl == INT64_MAX)
-            return 0;
-        prev = sl;
+    qsort(w->add, w->nadd, sizeof *w->add, cmp_add);
+    for (size_t i = 0; i < w->nadd;) {
+        int64_t sl = w->add[i].slot;
         sketch_key(w, key, sizeof key, sl);
         if (ew_cmd_begin(ops, "BITFIELD") < 0 || ew_cmd_str(ops, key) < 0)
             return -1;
-        const struct aval *tl = act_at(w, sl, TOT_LIKES, 0), *tr = act_at(w, sl, TOT_RARE, 0);
-        if (tl && tl->added &&
+        const struct stot *t = NULL;
+        for (size_t k = 0; k < w->ntot; k++)
+            if (w->tot[k].slot == sl)
+                t = &w->tot[k];
+        if (t && t->likes &&
             (ew_cmd_str(ops, "OVERFLOW") < 0 || ew_cmd_str(ops, "WRAP") < 0 ||
              ew_cmd_str(ops, "INCRBY") < 0 || ew_cmd_str(ops, "i64") < 0 || ew_cmd_int(ops, 0) < 0 ||
-             ew_cmd_int(ops, tl->added) < 0 || ew_cmd_str(ops, "INCRBY") < 0 ||
-             ew_cmd_str(ops, "i64") < 0 || ew_cmd_int(ops, 64) < 0 ||
-             ew_cmd_int(ops, tr ? tr->added : 0) < 0))
+             ew_cmd_int(ops, t->likes) < 0 || ew_cmd_str(ops, "INCRBY") < 0 ||
+             ew_cmd_str(ops, "i64") < 0 || ew_cmd_int(ops, 64) < 0 || ew_cmd_int(ops, t->rare) < 0))
             return -1;
         if (ew_cmd_str(ops, "OVERFLOW") < 0 || ew_cmd_str(ops, "SAT") < 0)
             return -1;
-        for (size_t i = 0; i < na; i++) {
-            struct akey k;
-            const struct aval *v = act_entry(w, i, &k);
-            if (k.slot != sl || !v->added || k.cell == TOT_LIKES || k.cell == TOT_RARE)
-                continue;
+        while (i < w->nadd && w->add[i].slot == sl) {
+            uint32_t cell = w->add[i].cell;
+            int64_t n = 0;
+            for (; i < w->nadd && w->add[i].slot == sl && w->add[i].cell == cell; i++)
+                n++;
             if (ew_cmd_str(ops, "INCRBY") < 0 || ew_cmd_str(ops, "u4") < 0 ||
-                ew_cmd_int(ops, CELL_BIT(k.cell)) < 0 ||
-                ew_cmd_int(ops, v->added > 15 ? 15 : v->added) < 0)
+                ew_cmd_int(ops, CELL_BIT(cell)) < 0 || ew_cmd_int(ops, n > 15 ? 15 : n) < 0)
                 return -1;
         }
         if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, key) < 0 ||
             ew_cmd_int(ops, (w->nslots + 1) * w->slot_ms + w->lateness_ms) < 0)
             return -1;
     }
+    return 0;
 }
 
 int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
@@ -732,7 +813,7 @@ int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
         key_acct(w, key, sizeof key, name, nlen);
         const struct cent *c = ew_hmap_get(w->cache, name, nlen);
         a->cached = c && c->blob && now - c->stamp_s < w->cache_ttl_s;
-        if (!a->cached && (ew_cmd_begin(reads, "HGETALL") < 0 || ew_cmd_str(reads, key) < 0))
+        if (!a->cached && (ew_cmd_begin(reads, "GET") < 0 || ew_cmd_str(reads, key) < 0))
             return -1;
         if (collect_hours(w, a) < 0)
             return -1;
@@ -1027,31 +1108,31 @@ static int detect_at(struct ew_window *w, const char *acct, size_t alen, const s
     return 0;
 }
 
-static int read_snapshot(struct ew_window *w, const redisReply *r)
+static int load_blob(struct ew_window *w, const unsigned char *p, size_t len);
+
+/* The account's state as GET returned it: nil for an account without
+ * state.  Expiries are worked out anew from the field names (the retention
+ * may have changed since the state was written). */
+static int read_snapshot(struct ew_window *w, const redisReply *r, const char *key)
 {
     ew_hmap_clear(w->snap);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
+        /* the hash layout of engwatch before state format 1: started afresh */
+        EW_LOG_RL(EW_WARN, "window", "%s holds an account state of an earlier layout (not a "
+                  "string): the account starts afresh", key);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_STRING ||
+        load_blob(w, (const unsigned char *)r->str, r->len) < 0)
         return -1;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            return -1;
-        struct val *slot = ew_hmap_upsert(w->snap, k->str, k->len, NULL);
-        if (!slot)
-            return -1;
-        slot->dead_at = expiry_of(w, k->str, k->len);
-        if (is_packed(k->str, k->len)) {
-            /* "c,h,d,...": at most EW_M__COUNT integers */
-            const char *p = v->str, *end = v->str + v->len;
-            for (int m = 0; m < EW_M__COUNT && p < end; m++) {
-                const char *comma = memchr(p, ',', (size_t)(end - p));
-                size_t l = comma ? (size_t)(comma - p) : (size_t)(end - p);
-                slot->v[m] = parse_i64(p, l);
-                p += l + 1;
-            }
-        } else {
-            slot->v[0] = parse_i64(v->str, v->len);
-        }
+    size_t n = ew_hmap_count(w->snap);
+    for (size_t i = 0; i < n; i++) {
+        const char *k;
+        size_t kl;
+        struct val *v = ew_hmap_at(w->snap, i, &k, &kl);
+        v->dead_at = expiry_of(w, k, kl);
     }
     return 0;
 }
@@ -1152,37 +1233,87 @@ static int put_field(struct ew_window *w, size_t *len, const char *k, size_t kl,
     return 0;
 }
 
-/* A cached blob into w->snap. */
+/* The next field of a serialised state at *p (before end): its name, its
+ * expiry (INT64_MAX: none) and its values.  1, 0 at the end, -1 when cut
+ * short or malformed. */
+static int next_field(const unsigned char **p, const unsigned char *end, const char **k,
+                      size_t *kl, struct val *v)
+{
+    if (*p >= end)
+        return 0;
+    *kl = (size_t)get_varint(p, end);
+    if (*kl >= (size_t)(end - *p))
+        return -1;
+    *k = (const char *)*p;
+    *p += *kl;
+    uint64_t dead = get_varint(p, end);
+    v->dead_at = dead ? (int64_t)((dead - 1) >> 1) ^ -(int64_t)((dead - 1) & 1) : INT64_MAX;
+    if (*p >= end)
+        return -1;
+    int nv = *(*p)++;
+    if (nv > EW_M__COUNT)
+        return -1;
+    memset(v->v, 0, sizeof v->v);
+    for (int m = 0; m < nv; m++) {
+        if (*p >= end)
+            return -1;
+        uint64_t u = get_varint(p, end);
+        if ((*p)[-1] & 0x80)
+            return -1; /* cut inside the value */
+        v->v[m] = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    }
+    return 1;
+}
+
+/* A serialised state (cache entry or Redis value) into w->snap. */
 static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
 {
     const unsigned char *end = p + len;
+    const char *k;
+    size_t kl;
+    struct val v;
+    int rc;
     ew_hmap_clear(w->snap);
-    while (p < end) {
-        size_t kl = (size_t)get_varint(&p, end);
-        if (kl >= (size_t)(end - p))
-            return -1;
-        struct val *slot = ew_hmap_upsert(w->snap, (const char *)p, kl, NULL);
+    if (len < 1 || *p++ != EW_STATE_VERSION)
+        return -1;
+    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
+        struct val *slot = ew_hmap_upsert(w->snap, k, kl, NULL);
         if (!slot)
             return -1;
-        p += kl;
-        uint64_t dead = get_varint(&p, end);
-        slot->dead_at = dead ? (int64_t)((dead - 1) >> 1) ^ -(int64_t)((dead - 1) & 1) : INT64_MAX;
-        if (p >= end)
-            return -1;
-        int nv = *p++;
-        for (int m = 0; m < nv && m < EW_M__COUNT; m++) {
-            uint64_t u = get_varint(&p, end);
-            slot->v[m] = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-        }
+        *slot = v;
     }
-    return 0;
+    return rc;
 }
 
-/* The account's state after the fold, serialised into its cache entry: the
- * snapshot with the values written over it, less the fields deleted. */
-static int cache_store(struct ew_window *w, struct cent *ce, int64_t wm, int64_t now)
+int ew_state_each(const void *blob, size_t len,
+                  int (*fn)(void *ctx, const char *f, size_t flen, const char *v, size_t vlen),
+                  void *ctx)
 {
-    size_t ns = ew_hmap_count(w->snap), nv = ew_hmap_count(w->vals), len = 0;
+    const unsigned char *p = blob, *end = p + len;
+    const char *k;
+    size_t kl;
+    struct val v;
+    int rc;
+    if (len < 1 || *p++ != EW_STATE_VERSION)
+        return -1;
+    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
+        char buf[EW_M__COUNT * 22];
+        size_t bl = is_packed(k, kl) ? format_counts(&v, buf, sizeof buf) : put_i64(buf, v.v[0]);
+        if (fn(ctx, k, kl, buf, bl))
+            break;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* The account's state after the fold, serialised into w->sbuf[0..*out): the
+ * snapshot with the values written over it, less the fields that left
+ * their retention. */
+static int serialise(struct ew_window *w, int64_t wm, size_t *out)
+{
+    size_t ns = ew_hmap_count(w->snap), nv = ew_hmap_count(w->vals), len = 1;
+    if (sbuf_reserve(w, 0, 1) < 0)
+        return -1;
+    w->sbuf[0] = EW_STATE_VERSION;
     for (size_t i = 0; i < ns; i++) {
         const char *fk;
         size_t fkl;
@@ -1202,6 +1333,13 @@ static int cache_store(struct ew_window *w, struct cent *ce, int64_t wm, int64_t
         if (put_field(w, &len, fk, fkl, v) < 0)
             return -1;
     }
+    *out = len;
+    return 0;
+}
+
+/* Keep the serialised state w->sbuf[0..len) as the account's cache entry. */
+static int cache_store(struct ew_window *w, struct cent *ce, size_t len, int64_t now)
+{
     unsigned char *b = realloc(ce->blob, len ? len : 1);
     if (!b)
         return -1;
@@ -1258,7 +1396,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
             w->cstats.hits++;
         } else {
             w->cstats.misses++;
-            if (ri >= nreplies || read_snapshot(w, replies[ri++]) < 0) {
+            if (ri >= nreplies || read_snapshot(w, replies[ri++], key) < 0) {
                 EW_LOG(EW_ERROR, "window", "unexpected reply reading %s", key);
                 return -1;
             }
@@ -1428,60 +1566,17 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 return -1;
         }
 
-        /* The account hash: every touched field, the watermark, and the
-         * deletion of buckets that left their retention. */
+        /* The account's state: the snapshot with the touched fields and the
+         * watermark written over it, less the buckets that left their
+         * retention, as one value; its expiry counts from this write. */
         if (wm != wm0 || !ew_hmap_get(w->snap, "wm", 2))
             field_set(w, "wm", 2, wm);
-        int64_t cidx = floordiv(wm, coarse->bucket_ms);
-        int refresh = snap_get(w, "x", 1) != cidx;
-        if (refresh)
-            field_set(w, "x", 1, cidx);
-        size_t nv = ew_hmap_count(w->vals);
-        if (nv) {
-            if (ew_cmd_begin(ops, "HSET") < 0 || ew_cmd_str(ops, key) < 0)
-                return -1;
-            for (size_t i = 0; i < nv; i++) {
-                const char *fk;
-                size_t fkl;
-                struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
-                char cb[256];
-                if (ew_cmd_arg(ops, fk, fkl) < 0)
-                    return -1;
-                if (is_packed(fk, fkl) ? ew_cmd_arg(ops, cb, format_counts(v, cb, sizeof cb)) < 0
-                                        : ew_cmd_int(ops, v->v[0]) < 0)
-                    return -1;
-            }
-        }
-        int ndel = 0;
-        size_t ns = ew_hmap_count(w->snap);
-        for (size_t i = 0; i < ns; i++) {
-            const char *fk;
-            struct val *sv = ew_hmap_at(w->snap, i, &fk, NULL);
-            if (!dropped(w, fk, sv, wm))
-                continue;
-            if (ndel++ == 0 && (ew_cmd_begin(ops, "HDEL") < 0 || ew_cmd_str(ops, key) < 0))
-                return -1;
-            if (ew_cmd_str(ops, fk) < 0)
-                return -1;
-        }
-        /* Fields written by this batch may already be stale (a late event
-         * within lateness into an old fine bucket): delete those too. */
-        for (size_t i = 0; i < nv; i++) {
-            const char *fk;
-            const struct val *v = ew_hmap_at(w->vals, i, &fk, NULL);
-            if (!stale(v, wm) || ew_hmap_get(w->snap, fk, strlen(fk)))
-                continue;
-            if (ndel++ == 0 && (ew_cmd_begin(ops, "HDEL") < 0 || ew_cmd_str(ops, key) < 0))
-                return -1;
-            if (ew_cmd_str(ops, fk) < 0)
-                return -1;
-        }
-        if (refresh) {
-            int64_t ttl = coarse->retention_ms + coarse->bucket_ms + w->lateness_ms;
-            if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, key) < 0 ||
-                ew_cmd_int(ops, ttl) < 0)
-                return -1;
-        }
+        size_t slen;
+        if (serialise(w, wm, &slen) < 0 || ew_cmd_begin(ops, "SET") < 0 ||
+            ew_cmd_str(ops, key) < 0 || ew_cmd_arg(ops, (const char *)w->sbuf, slen) < 0 ||
+            ew_cmd_str(ops, "PX") < 0 ||
+            ew_cmd_int(ops, coarse->retention_ms + coarse->bucket_ms + w->lateness_ms) < 0)
+            return -1;
 
         /* Fingerprint counts per hour written by this batch. */
         size_t nfp = ew_hmap_count(w->fps);
@@ -1517,7 +1612,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 w->cache_bytes -= ce->len;
                 w->cache_live--;
             }
-            if (cache_store(w, ce, wm, now) < 0)
+            if (cache_store(w, ce, slen, now) < 0)
                 return -1;
         }
     }

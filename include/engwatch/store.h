@@ -101,7 +101,7 @@ enum ew_apply_result {
 };
 
 /* Apply ops (each command of b: HSET HINCRBY HDEL PFADD PEXPIRE EXPIRE XADD DEL
- * SET UNLINK; other commands are refused) and advance the positions, in one
+ * SET UNLINK BITFIELD; other commands are refused) and advance the positions, in one
  * atomic step.  Keys are the ops' second arguments (every argument of DEL and
  * UNLINK).  Positions are checked first: the step runs only if every stored
  * position is < first (or absent).  Before anything is written, ops with

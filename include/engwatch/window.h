@@ -6,19 +6,24 @@
  * walks the account's events in order — dropping late ones against the
  * account's own watermark, so live and replay decide alike whatever the
  * interleaving of partitions — and emits the writes that bring the state
- * forward: one HSET of absolute values per account, plus copy-paste
- * fingerprint and commenter counts, stale-bucket deletes and expiries.  All writes go into the store's single atomic step.
+ * forward: one SET of the account's whole state per account, plus copy-paste
+ * fingerprint and commenter counts and expiries.  All writes go into the
+ * store's single atomic step.
  *
  * Redis keys (P = redis.prefix, A = account; {A} is the Cluster hash tag):
- *   P{A}              hash, the account's window state:
+ *   P{A}              string, the account's window state (format
+ *                     EW_STATE_VERSION: a version byte, then per field a
+ *                     varint name length, the name, a varint expiry (0: none,
+ *                     else zigzag + 1), a count byte and zigzag varint values;
+ *                     ew_state_each and tests/integration/ewcheck.py decode it).
+ *                     Its fields:
  *     wm                 watermark: newest event time seen (ms)
- *     x                  coarsest bucket at which the key's expiry was last refreshed
  *     R:I                the account's counters in bucket I = floor(ts / bucket) of
- *                        resolution R (0-based index into windows.resolutions), packed
- *                        as "c,h,d,k,l,s,f,n,u,p,r" (enum ew_metric order; trailing
- *                        zeros left out)
+ *                        resolution R (0-based index into windows.resolutions): the
+ *                        values c,h,d,k,l,s,f,n,u,p,r (enum ew_metric order; trailing
+ *                        zeros left out; in text "c,h,d,...")
  *     R:I:POST           the same counters for one post (c h d k l s r)
- *     F:I                latest follower snapshot in coarsest bucket I: "followers,ts"
+ *     F:I                latest follower snapshot in coarsest bucket I: followers, ts
  *     pt:POST            publication time of POST (from its post event)
  *     R*                 the account's risk and incident state (see risk.c)
  *   P{A}:fp:H         hash, fingerprint (16 hex) -> comments with that text in
@@ -40,8 +45,14 @@
  * slots of windows.actor_history before the like's slot, over all accounts).
  * Every key has an expiry: the longest retention that reads it plus the
  * allowed lateness.  Fields of buckets older than their resolution's
- * retention (relative to the watermark) are deleted in the same step, so the
- * state after a batch depends only on the events, never on batch boundaries.
+ * retention (relative to the watermark) leave the state in the same step, so
+ * the state after a batch depends only on the events, never on batch
+ * boundaries.  One string per account (not a hash of fields) because Redis
+ * would otherwise scan the account's listpack for every field written or
+ * deleted: that was three quarters of its CPU.  The slots of the actor
+ * sketch a like looks back at are held by the daemon once read (one GET per
+ * slot), with its own actions added; actions that other daemons sharing the
+ * prefix add to a slot after it was read are not seen.
  */
 #ifndef ENGWATCH_WINDOW_H
 #define ENGWATCH_WINDOW_H
@@ -113,6 +124,16 @@ struct ew_window_cache_stats {
 };
 void ew_window_invalidate(struct ew_window *w);
 void ew_window_cache_stats(const struct ew_window *w, struct ew_window_cache_stats *out);
+
+/* The stored account state P{A} (a string, see the key layout above): the
+ * fields in stored order, each as its name and its value in text (buckets
+ * "c,h,d,..." without trailing zeros, follower snapshots "followers,ts",
+ * others one integer).  fn returns non-zero to stop early.  0, or -1 when
+ * blob is not a state of format EW_STATE_VERSION (or is cut short). */
+#define EW_STATE_VERSION 1
+int ew_state_each(const void *blob, size_t len,
+                  int (*fn)(void *ctx, const char *f, size_t flen, const char *v, size_t vlen),
+                  void *ctx);
 
 /* Forget the batch (after apply, or when it is dropped). */
 void ew_window_reset(struct ew_window *w);

@@ -156,6 +156,79 @@ def as_dict(flat):
     return dict(zip(flat[0::2], flat[1::2]))
 
 
+# An account's state P{A} is one string (format 1, written by window.c):
+# a version byte, then per field: varint name length, name, varint expiry
+# (0 = none, else zigzag + 1), one byte count of values, zigzag varint values.
+STATE_VERSION = 1
+
+
+def _packed(f):
+    return f[:1].isdigit() or f.startswith("F:")
+
+
+def state_decode(raw):
+    """The fields of a stored account state, as {name: text value} (buckets
+    "c,h,d,..." without trailing zeros, like the daemon's view of them)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    if not raw or raw[0] != STATE_VERSION:
+        raise ValueError("not an account state of format %d" % STATE_VERSION)
+    i, out = 1, {}
+
+    def varint():
+        nonlocal i
+        u = shift = 0
+        while True:
+            b = raw[i]
+            i += 1
+            u |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return u
+
+    while i < len(raw):
+        n = varint()
+        name = raw[i:i + n].decode("utf-8", "surrogateescape")
+        i += n
+        varint()  # expiry
+        nv = raw[i]
+        i += 1
+        vals = []
+        for _ in range(nv):
+            u = varint()
+            vals.append((u >> 1) ^ -(u & 1))
+        if _packed(name):
+            while len(vals) > 1 and vals[-1] == 0:
+                vals.pop()
+            out[name] = ",".join(str(v) for v in vals or [0])
+        else:
+            out[name] = str(vals[0] if vals else 0)
+    return out
+
+
+def state_encode(fields):
+    """A stored account state from {name: int or "c,h,..."} (no expiries: the
+    daemon works them out from the names when it reads a state)."""
+    out = bytearray([STATE_VERSION])
+
+    def varint(u):
+        while u >= 0x80:
+            out.append((u & 0x7F) | 0x80)
+            u >>= 7
+        out.append(u)
+
+    for name, v in fields.items():
+        nb = str(name).encode()
+        vals = ([int(x) for x in str(v).split(",") if x] if _packed(str(name)) else [int(v)])
+        varint(len(nb))
+        out += nb
+        varint(0)
+        out.append(len(vals))
+        for x in vals:
+            varint(((x << 1) ^ (x >> 63)) & (2**64 - 1))
+    return bytes(out)
+
+
 def verify(a):
     exp = json.load(open(a.expected))
     r = Redis(a.port)
@@ -163,7 +236,8 @@ def verify(a):
     # the coarsest resolution: the largest R in account bucket fields "R:I"
     letters = "chdklsfnup"
     for acct, counts in sorted(exp["accounts"].items()):
-        h = as_dict(r("HGETALL", "%s{%s}" % (a.prefix, acct)))
+        st = r("GET", "%s{%s}" % (a.prefix, acct))
+        h = state_decode(st) if st is not None else {}
         buckets = [(int(f.split(":")[0]), v) for f, v in h.items()
                    if f[:1].isdigit() and f.count(":") == 1]
         rmax = max((res for res, _ in buckets), default=0)
@@ -195,8 +269,9 @@ def dump(a):
     out = []
     for k, t, v in zip(ks, types, r.pipeline(cmds)):
         name = k[len(a.prefix):]
-        if t == "hash":
-            for f, x in sorted(as_dict(v).items()):
+        if t == "hash" or (t == "string" and name.startswith("{") and name.endswith("}")):
+            # a hash, or an account's state (one string: its fields decoded)
+            for f, x in sorted((as_dict(v) if t == "hash" else state_decode(v)).items()):
                 if a.no_rare and f[:1].isdigit() and x.count(",") >= 10:
                     vs = x.split(",")[:10]  # "r" is the 11th; trailing zeros are left out
                     while len(vs) > 1 and vs[-1] == "0":

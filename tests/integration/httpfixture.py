@@ -20,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ewcheck import Redis  # noqa: E402  (the tests' minimal RESP client)
+from ewcheck import Redis, state_encode  # noqa: E402  (the tests' minimal RESP client)
 
 T0 = 1767614400000          # 2026-01-05T12:00:00Z: the accounts' watermark (event time)
 B5 = 300000                 # resolution 1: 5-minute buckets
@@ -168,10 +168,7 @@ def load(a):
                 fields = pack(fields)
             fields.update({"wm": T0, "Rs": int(risk * 1000), "Rt": T0 - H, "Ri": ts - 5 * 60000,
                            "Rl": {"info": 1, "warning": 2, "critical": 3}.get(level, 0), "Rn": 2})
-            args = ["HSET", "%s{%s}" % (p, acct)]
-            for k, v in fields.items():
-                args += [k, v]
-            cmds.append(args)
+            cmds.append(["SET", "%s{%s}" % (p, acct), state_encode(fields)])
     alerts.sort(key=lambda x: x["ts"])
     for al in alerts:
         cmds.append(["XADD", stream, "*", "alert", json.dumps(al, ensure_ascii=False)])

@@ -78,8 +78,8 @@ sid, _, _, _ = r.pipeline([["XADD", "ew:alerts", "*", "alert", json.dumps(al, en
                         ["HSET", "ew:alert:{%s}" % acct, "latest", json.dumps(al), "incident", "inc0077",
                          "level", "critical", "risk", 93.0, "ts", al["ts"], "signal", "comment_burst",
                          "signals", '["comment_burst"]'],
-                        ["HSET", "ew:{%s}" % acct, "wm", fx.T0]
-                        + [x for kv in fx.pack(fx.series_fields("burst")).items() for x in kv]])
+                        ["SET", "ew:{%s}" % acct,
+                         fx.state_encode(dict(fx.pack(fx.series_fields("burst")), wm=fx.T0))]])
 open(out, "w").write(sid + "\n")
 PY
 spawn inject python3 "$T/inject.py" "$REDIS_PORT" "$T/injected" "$ROOT/tests/integration"

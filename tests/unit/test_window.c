@@ -3,10 +3,12 @@
  * new-commenter counts, and — the property replay depends on — the same
  * events folded in one batch or in many give the same state.
  *
- * A small in-memory stand-in for Redis answers the fold's reads (HGETALL,
- * HMGET, BITFIELD_RO) and applies its writes (HSET, HDEL, PEXPIRE, XADD,
- * BITFIELD), so no server is needed.  A bitfield is held as a hash of bit
- * offset -> value (the fold never overlaps two fields). */
+ * A small in-memory stand-in for Redis answers the fold's reads (GET, HMGET)
+ * and applies its writes (SET, HSET, PEXPIRE, XADD, BITFIELD),
+ * so no server is needed.  A bitfield is held as a hash of bit offset ->
+ * value (the fold never overlaps two fields); an account's state (a string)
+ * is kept as written and, decoded with ew_state_each, as a hash of its
+ * fields. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,8 +30,14 @@
 
 /* ---- fake redis: key -> (field -> value string) ----------------------------- */
 
+struct blob {
+    char *p;
+    size_t len;
+};
+
 struct fake {
     struct ew_hmap *keys; /* key -> struct ew_hmap * of field -> char * */
+    struct ew_hmap *strs; /* key -> struct blob: strings as SET wrote them */
     int64_t last_pexpire;
     char last_pexpire_key[256];
     int npexpire, nhdel, nxadd;
@@ -48,6 +56,9 @@ static struct ew_hmap *hash_of(struct fake *f, const char *key, size_t klen, int
 
 static void fake_free(struct fake *f)
 {
+    for (size_t i = 0; f->strs && i < ew_hmap_count(f->strs); i++)
+        free(((struct blob *)ew_hmap_at(f->strs, i, NULL, NULL))->p);
+    ew_hmap_free(f->strs);
     for (size_t i = 0; i < ew_hmap_count(f->keys); i++) {
         struct ew_hmap **h = ew_hmap_at(f->keys, i, NULL, NULL);
         for (size_t j = 0; *h && j < ew_hmap_count(*h); j++)
@@ -88,34 +99,51 @@ static void reply_free(redisReply *r)
     free(r);
 }
 
+/* A bitfield held as offset -> value, as GET returns it: i64 fields below
+ * bit 128, u4 fields above (big-endian bit order, as BITFIELD). */
+static redisReply *bitfield_string(struct ew_hmap *h)
+{
+    size_t n = 16;
+    for (size_t j = 0; j < ew_hmap_count(h); j++) {
+        const char *k;
+        ew_hmap_at(h, j, &k, NULL);
+        size_t end = (size_t)strtoull(k, NULL, 10) / 8 + 8;
+        n = end > n ? end : n;
+    }
+    redisReply *r = reply_new(REDIS_REPLY_STRING);
+    unsigned char *p = calloc(1, n + 1);
+    for (size_t j = 0; j < ew_hmap_count(h); j++) {
+        const char *k;
+        char **v = ew_hmap_at(h, j, &k, NULL);
+        uint64_t off = strtoull(k, NULL, 10), x = *v ? (uint64_t)strtoll(*v, NULL, 10) : 0;
+        if (off < 128)
+            for (int i = 0; i < 8; i++)
+                p[off / 8 + (size_t)i] = (unsigned char)(x >> (56 - 8 * i));
+        else
+            p[off / 8] |= (unsigned char)((x & 15) << (off % 8 ? 0 : 4));
+    }
+    r->str = (char *)p;
+    r->len = n;
+    return r;
+}
+
 static redisReply *fake_exec_read(struct fake *f, int argc, const char *const *argv,
                                   const size_t *len)
 {
     struct ew_hmap *h = hash_of(f, argv[1], len[1], 0);
     redisReply *r = reply_new(REDIS_REPLY_ARRAY);
-    if (strcmp(argv[0], "HGETALL") == 0) {
-        size_t n = 0;
-        for (size_t j = 0; h && j < ew_hmap_count(h); j++)
-            n += *(char **)ew_hmap_at(h, j, NULL, NULL) != NULL;
-        r->element = calloc(2 * n + 1, sizeof *r->element);
-        for (size_t j = 0; h && j < ew_hmap_count(h); j++) {
-            const char *k;
-            size_t kl;
-            char **v = ew_hmap_at(h, j, &k, &kl);
-            if (!*v)
-                continue;
-            r->element[r->elements++] = reply_str(k, kl);
-            r->element[r->elements++] = reply_str(*v, strlen(*v));
-        }
-    } else if (strcmp(argv[0], "BITFIELD_RO") == 0) {
-        r->element = calloc((size_t)argc, sizeof *r->element);
-        for (int i = 2; i + 2 < argc; i += 3) {
-            assert_string_equal(argv[i], "GET");
-            char **v = h ? ew_hmap_get(h, argv[i + 2], len[i + 2]) : NULL;
-            redisReply *x = reply_new(REDIS_REPLY_INTEGER);
-            x->integer = v && *v ? strtoll(*v, NULL, 10) : 0;
-            r->element[r->elements++] = x;
-        }
+    if (strcmp(argv[0], "GET") == 0) {
+        const struct blob *b = f->strs ? ew_hmap_get(f->strs, argv[1], len[1]) : NULL;
+        free(r);
+        if (!b && h)
+            return bitfield_string(h);
+        if (!b)
+            return reply_new(REDIS_REPLY_NIL);
+        r = reply_new(REDIS_REPLY_STRING);
+        r->str = malloc(b->len + 1);
+        memcpy(r->str, b->p, b->len);
+        r->str[b->len] = '\0';
+        r->len = b->len;
     } else { /* HMGET */
         r->element = calloc((size_t)argc, sizeof *r->element);
         for (int i = 2; i < argc; i++) {
@@ -127,6 +155,13 @@ static redisReply *fake_exec_read(struct fake *f, int argc, const char *const *a
     return r;
 }
 
+static int put_decoded(void *ctx, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    char **slot = ew_hmap_upsert(ctx, f, flen, NULL);
+    *slot = strndup(v, vlen);
+    return 0;
+}
+
 static void fake_apply(struct fake *f, const struct ew_cmdbuf *ops)
 {
     for (size_t c = 0; c < ew_cmdbuf_count(ops); c++) {
@@ -134,7 +169,27 @@ static void fake_apply(struct fake *f, const struct ew_cmdbuf *ops)
         const char *const *argv;
         const size_t *len;
         ew_cmdbuf_get(ops, c, &argc, &argv, &len);
-        if (strcmp(argv[0], "HSET") == 0) {
+        if (strcmp(argv[0], "SET") == 0) {
+            assert_int_equal(argc, 5);
+            assert_string_equal(argv[3], "PX");
+            if (!f->strs)
+                f->strs = ew_hmap_new(sizeof(struct blob));
+            struct blob *b = ew_hmap_upsert(f->strs, argv[1], len[1], NULL);
+            free(b->p);
+            b->p = malloc(len[2] + 1);
+            memcpy(b->p, argv[2], len[2]);
+            b->len = len[2];
+            /* the decoded fields replace the key's hash */
+            struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
+            for (size_t j = 0; j < ew_hmap_count(h); j++)
+                free(*(char **)ew_hmap_at(h, j, NULL, NULL));
+            ew_hmap_clear(h);
+            assert_int_equal(ew_state_each(b->p, b->len, put_decoded, h), 0);
+            f->npexpire++;
+            f->last_pexpire = strtoll(argv[4], NULL, 10);
+            snprintf(f->last_pexpire_key, sizeof f->last_pexpire_key, "%.*s", (int)len[1],
+                     argv[1]);
+        } else if (strcmp(argv[0], "HSET") == 0) {
             struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
             for (int i = 2; i + 1 < argc; i += 2) {
                 char **v = ew_hmap_upsert(h, argv[i], len[i], NULL);
@@ -328,6 +383,40 @@ static void test_late_and_out_of_order(void **state)
     ew_window_reset(x->w);
 }
 
+static int count_field(void *ctx, const char *f, size_t flen, const char *v, size_t vlen)
+{
+    (void)f, (void)flen, (void)v, (void)vlen;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* The stored state decodes to its fields; every cut of it, and a state of
+ * another format, is refused or read short without reading past its end. */
+static void test_state_format(void **state)
+{
+    struct fx *x = *state;
+    comment(x->w, "a", T0 + 1000, "u1", "hi great");
+    like(x->w, "a", T0 + 2000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    const struct blob *b = ew_hmap_get(x->f.strs, "t:{a}", 5);
+    assert_non_null(b);
+    assert_int_equal((unsigned char)b->p[0], EW_STATE_VERSION);
+    int n = 0;
+    assert_int_equal(ew_state_each(b->p, b->len, count_field, &n), 0);
+    assert_int_equal(n, 7); /* wm, 3 resolutions x (account, post) */
+    for (size_t len = 0; len < b->len; len++) {
+        char *cut = malloc(len ? len : 1); /* exact size: ASan sees any overread */
+        memcpy(cut, b->p, len);
+        n = 0;
+        int rc = ew_state_each(cut, len, count_field, &n);
+        assert_true(rc == -1 || (rc == 0 && n < 7));
+        free(cut);
+    }
+    char other[] = {2, 1, 'x', 0, 1, 2};
+    assert_int_equal(ew_state_each(other, sizeof other, count_field, &n), -1);
+}
+
 static void test_expiry_and_stale_buckets(void **state)
 {
     struct fx *x = *state;
@@ -338,10 +427,11 @@ static void test_expiry_and_stale_buckets(void **state)
     assert_string_equal(x->f.last_pexpire_key, "t:{a}");
     assert_int_equal(x->f.last_pexpire, 8LL * 86400000 + 3600000 + 300000);
     int pexpires = x->f.npexpire;
-    like(x->w, "a", T0 + 1000); /* same hour: no new PEXPIRE */
+    like(x->w, "a", T0 + 1000); /* every write of the state sets its expiry again */
     fold(x->w, &x->f);
     ew_window_reset(x->w);
-    assert_int_equal(x->f.npexpire, pexpires);
+    assert_int_equal(x->f.npexpire, pexpires + 1);
+    assert_string_equal(x->f.last_pexpire_key, "t:{a}");
 
     /* 31 minutes later the first 10 s bucket left its 30 min retention */
     like(x->w, "a", T0 + 31 * 60000);
@@ -378,7 +468,7 @@ static void test_copy_paste_and_new_commenters(void **state)
 static void test_batch_boundaries_do_not_matter(void **state)
 {
     struct fx *x = *state;
-    struct fake fb = {ew_hmap_new(sizeof(struct ew_hmap *)), 0, "", 0, 0, 0};
+    struct fake fb = {ew_hmap_new(sizeof(struct ew_hmap *)), NULL, 0, "", 0, 0, 0};
     const char *accts[] = {"a", "b", "c"};
     uint64_t seed = 7;
     int64_t ts = T0;
@@ -535,6 +625,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_actor_sketch, setup_sketch, teardown),
         cmocka_unit_test(test_view_sums),
+        cmocka_unit_test_setup_teardown(test_state_format, setup, teardown),
     };
     return cmocka_run_group_tests_name("window", tests, NULL, NULL);
 }
