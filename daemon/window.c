@@ -32,6 +32,9 @@ struct val {
     int64_t v[EW_M__COUNT];
     int64_t dead_at; /* the watermark at which the field leaves its retention (see
                         expiry_of; INT64_MAX: never), worked out once per field */
+    uint32_t off, len; /* snap: the field's bytes in the state it was loaded from
+                          (w->src; len 0: to be encoded anew) */
+    uint8_t over;      /* snap: written over in vals; vals: also in snap */
 };
 
 static int is_bucket_field(const char *f) { return f[0] >= '0' && f[0] <= '9'; }
@@ -116,6 +119,7 @@ struct ew_window {
     int64_t cache_ttl_s;   /* an entry older than this may have expired in Redis */
     struct ew_window_cache_stats cstats;
     unsigned char *sbuf;   /* serialisation scratch */
+    const unsigned char *src; /* the state w->snap was loaded from (valid during the fold) */
     size_t scap;
 
     /* fold scratch, cleared per account */
@@ -896,11 +900,14 @@ static struct val *touch(struct ew_window *w, const char *f, size_t flen)
     int created;
     struct val *slot = ew_hmap_upsert(w->vals, f, flen, &created);
     if (slot && created) {
-        const struct val *old = ew_hmap_get(w->snap, f, flen);
-        if (old)
+        struct val *old = ew_hmap_get(w->snap, f, flen);
+        if (old) {
             *slot = *old;
-        else
+            old->over = slot->over = 1;
+        } else {
             slot->dead_at = expiry_of(w, f, flen);
+            slot->over = 0;
+        }
     }
     return slot;
 }
@@ -1132,7 +1139,11 @@ static int read_snapshot(struct ew_window *w, const redisReply *r, const char *k
         const char *k;
         size_t kl;
         struct val *v = ew_hmap_at(w->snap, i, &k, &kl);
-        v->dead_at = expiry_of(w, k, kl);
+        int64_t dead = expiry_of(w, k, kl);
+        if (dead != v->dead_at) { /* written under another retention */
+            v->dead_at = dead;
+            v->len = 0;
+        }
     }
     return 0;
 }
@@ -1276,11 +1287,15 @@ static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
     ew_hmap_clear(w->snap);
     if (len < 1 || *p++ != EW_STATE_VERSION)
         return -1;
-    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
+    w->src = p - 1;
+    for (const unsigned char *f = p; (rc = next_field(&p, end, &k, &kl, &v)) > 0; f = p) {
         struct val *slot = ew_hmap_upsert(w->snap, k, kl, NULL);
         if (!slot)
             return -1;
         *slot = v;
+        slot->off = (uint32_t)(f - w->src);
+        slot->len = (uint32_t)(p - f);
+        slot->over = 0;
     }
     return rc;
 }
@@ -1314,13 +1329,36 @@ static int serialise(struct ew_window *w, int64_t wm, size_t *out)
     if (sbuf_reserve(w, 0, 1) < 0)
         return -1;
     w->sbuf[0] = EW_STATE_VERSION;
-    for (size_t i = 0; i < ns; i++) {
-        const char *fk;
-        size_t fkl;
-        const struct val *sv = ew_hmap_at(w->snap, i, &fk, &fkl), *over;
-        if (dropped(w, fk, sv, wm))
+    /* hot: a field the batch left alone is copied as it was read (runs of
+       them in one copy); the others are encoded */
+    size_t run = 0, run_len = 0;
+    for (size_t i = 0; i <= ns; i++) {
+        const char *fk = NULL;
+        size_t fkl = 0;
+        const struct val *sv = i < ns ? ew_hmap_at(w->snap, i, &fk, &fkl) : NULL;
+        if (sv && dropped(w, fk, sv, wm))
+            sv = NULL;
+        else if (sv && !sv->over && sv->len) {
+            if (run_len && run + run_len == sv->off) {
+                run_len += sv->len;
+                continue;
+            }
+        }
+        if (run_len) {
+            if (sbuf_reserve(w, len, run_len) < 0)
+                return -1;
+            memcpy(w->sbuf + len, w->src + run, run_len);
+            len += run_len;
+            run_len = 0;
+        }
+        if (!sv)
             continue;
-        over = ew_hmap_get(w->vals, fk, fkl);
+        if (!sv->over && sv->len) {
+            run = sv->off;
+            run_len = sv->len;
+            continue;
+        }
+        const struct val *over = sv->over ? ew_hmap_get(w->vals, fk, fkl) : NULL;
         if (put_field(w, &len, fk, fkl, over ? over : sv) < 0)
             return -1;
     }
@@ -1328,7 +1366,7 @@ static int serialise(struct ew_window *w, int64_t wm, size_t *out)
         const char *fk;
         size_t fkl;
         const struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
-        if (ew_hmap_get(w->snap, fk, fkl) || stale(v, wm))
+        if (v->over || stale(v, wm))
             continue;
         if (put_field(w, &len, fk, fkl, v) < 0)
             return -1;
