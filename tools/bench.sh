@@ -71,13 +71,13 @@ kv() {
 calc() { awk "BEGIN { printf \"%.${2:-0}f\", $1 }"; }
 # prom NAME FILE: the value of an unlabelled sample in a /metrics scrape
 prom() { awk -v n="$1" '$1 == n { print $2; exit }' "$2" 2>/dev/null; }
-# per_batch PROM BATCHES HGETALLS: accounts folded per micro-batch, and how many of them were
+# per_batch PROM BATCHES GETS: accounts folded per micro-batch, and how many of them were
 # read from Redis (state cache misses; the rest came from the cache)
 per_batch() {
     _h=$(prom engwatch_state_cache_hits_total "$1")
     _m=$(prom engwatch_state_cache_misses_total "$1")
     if [ -n "$2" ] && [ -n "$_h" ] && [ -n "$_m" ] && [ "$2" -gt 0 ] 2>/dev/null; then
-        echo "$(calc "($_h + $_m) / $2" 1) accounts per batch, $(calc "$_m / $2" 2) of them read from Redis (${3:-?} HGETALL in all; the rest from the state cache)"
+        echo "$(calc "($_h + $_m) / $2" 1) accounts per batch, $(calc "$_m / $2" 2) of them read from Redis (${3:-?} GET in all, the actor sketch's slot reads included; the rest from the state cache)"
     else
         echo "n/a"
     fi
@@ -292,8 +292,8 @@ POLLS=$(kv polls "$RUN/live.poll")
 python3 "$BU" cmddiff "$RUN/cs0.json" "$RUN/cs1.json" --events "$LIVE_APPLIED" --own "hgetall=$POLLS" \
     >"$RUN/live.cmds"
 CMDS_PER_EVENT=$(kv per_event "$RUN/live.cmds")
-HGETALLS=$(awk '$1 == "hgetall" { print $2 }' "$RUN/live.cmds")
-PER_BATCH=$(per_batch "$RUN/live.prom" "$LIVE_BATCHES" "$HGETALLS")
+GETS=$(awk '$1 == "get" { print $2 }' "$RUN/live.cmds")
+PER_BATCH=$(per_batch "$RUN/live.prom" "$LIVE_BATCHES" "$GETS")
 NET_IN=$(kv net_in_per_event "$RUN/live.cmds")
 NET_OUT=$(kv net_out_per_event "$RUN/live.cmds")
 REDIS_US=$(kv cpu_us_per_event "$RUN/live.cmds")
@@ -393,7 +393,7 @@ python3 "$BU" cmdstats --port "$RP" --out "$RUN/cs3.json"
 stop_pid "$LAT_PID"
 python3 "$BU" cmddiff "$RUN/cs2.json" "$RUN/cs3.json" --events "$NLAT_ALL" \
     --own "hgetall=$(kv polls "$RUN/latpoll.log")" >"$RUN/lat.cmds"
-HG=$(awk '$1 == "hgetall" { print $2 }' "$RUN/lat.cmds")
+HG=$(awk '$1 == "get" { print $2 }' "$RUN/lat.cmds")
 NB=$(kv count "$RUN/lat.prom.be" 2>/dev/null)
 LAT_PER_BATCH=$(per_batch "$RUN/lat.prom" "$NB" "$HG")
 # how fast a plain consumer reads this topic back: devbroker's ceiling for small produce batches
