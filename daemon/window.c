@@ -149,8 +149,8 @@ struct ew_window {
     size_t nload, loadcap;
     struct sadd *add;      /* the batch's actions */
     size_t nadd, addcap;
-    struct stot tot[8];    /* the batch's like totals per slot (a batch spans a few) */
-    size_t ntot;
+    struct stot *tot;      /* the batch's like totals per slot it liked in */
+    size_t ntot, totcap;
     int64_t *ref;          /* per like event: reference likes and rare likes (2 each) */
     size_t refcap;
 };
@@ -250,6 +250,7 @@ void ew_window_free(struct ew_window *w)
     free(w->copy);
     free(w->load);
     free(w->add);
+    free(w->tot);
     free(w->ref);
     for (size_t i = 0; i < w->ndet; i++)
         w->det[i]->destroy(w->det_state[i]);
@@ -668,8 +669,14 @@ static struct stot *tot_of(struct ew_window *w, int64_t slot)
     for (size_t i = 0; i < w->ntot; i++)
         if (w->tot[i].slot == slot)
             return &w->tot[i];
-    if (w->ntot == sizeof w->tot / sizeof w->tot[0])
-        return NULL;
+    if (w->ntot == w->totcap) {
+        size_t cap = w->totcap ? 2 * w->totcap : 8;
+        struct stot *nt = realloc(w->tot, cap * sizeof *nt);
+        if (!nt)
+            return NULL;
+        w->tot = nt;
+        w->totcap = cap;
+    }
     struct stot *t = &w->tot[w->ntot++];
     t->slot = slot;
     t->likes = t->rare = 0;
@@ -727,10 +734,8 @@ static int sketch_fold(struct ew_window *w, redisReply **replies, size_t nreplie
             w->ref[2 * e] = prev ? prev->likes : 0;
             w->ref[2 * e + 1] = prev ? prev->rare : 0;
             struct stot *t = tot_of(w, sl);
-            if (!t) {
-                EW_LOG(EW_ERROR, "window", "a batch acts in too many actor slots");
+            if (!t)
                 return -1;
-            }
             t->likes++;
             t->rare += ev->cls;
             if (own) {

@@ -417,6 +417,16 @@ static void test_state_format(void **state)
     assert_int_equal(ew_state_each(other, sizeof other, count_field, &n), -1);
 }
 
+/* One batch may like in many actor slots (here 12 ten-minute ones). */
+static void test_sketch_many_slots(void **state)
+{
+    struct fx *x = *state;
+    for (int i = 0; i < 12; i++)
+        like(x->w, "a", T0 + i * 600000LL);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+}
+
 static void test_expiry_and_stale_buckets(void **state)
 {
     struct fx *x = *state;
@@ -624,6 +634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup_sketch,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_actor_sketch, setup_sketch, teardown),
+        cmocka_unit_test_setup_teardown(test_sketch_many_slots, setup_sketch, teardown),
         cmocka_unit_test(test_view_sums),
         cmocka_unit_test_setup_teardown(test_state_format, setup, teardown),
     };
