@@ -23,18 +23,13 @@ const char ew_metric_letter[EW_M__COUNT] = {'c', 'h', 'd', 'k', 'l', 's', 'f', '
 
 #define NONE UINT32_MAX
 
-/* Every field of an account's hash is held as one of these while folding: a
- * bucket field ("R:I" or "R:I:POST") packs all metrics of the bucket, in enum
- * ew_metric order, stored in Redis as "c,h,d,k,l,s,f,n,u,p" with trailing
- * zeros left out; a follower snapshot "F:I" is "followers,ts"; any other field
- * (wm, x, pt:POST, R*) is one integer in v[0]. */
+/* A field's values as the codec reads them: buckets pack all metrics, in
+ * enum ew_metric order ("c,h,d,..." in text, trailing zeros left out); a
+ * follower snapshot "F:I" is followers, ts; any other field (wm, pt:POST, R*)
+ * is one integer in v[0]. */
 struct val {
     int64_t v[EW_M__COUNT];
-    int64_t dead_at; /* the watermark at which the field leaves its retention (see
-                        expiry_of; INT64_MAX: never), worked out once per field */
-    uint32_t off, len; /* snap: the field's bytes in the state it was loaded from
-                          (w->src; len 0: to be encoded anew) */
-    uint8_t over;      /* snap: written over in vals; vals: also in snap */
+    int64_t dead_at; /* the stored expiry (INT64_MAX: none) */
 };
 
 static int is_bucket_field(const char *f) { return f[0] >= '0' && f[0] <= '9'; }
@@ -43,6 +38,57 @@ static int is_packed(const char *f, size_t len)
 {
     return len && (is_bucket_field(f) || (len >= 2 && f[0] == 'F' && f[1] == ':'));
 }
+
+/* ---- an account's state while it is folded or viewed ------------------------------
+ * The stored form (a blob, see window.h) stays as it was read; an index of
+ * its fields, sorted by a typed key, finds them without names: kind, then
+ * resolution, then a string id (the post of "R:I:POST" and "pt:POST", the
+ * whole name of other fields; 0 for the account's own buckets), then the
+ * bucket index.  The fields a batch writes get their values in an overlay
+ * (ovl: slot + 1) and new fields are inserted into the index in order.
+ * Serialising walks the index once: runs of untouched fields are copied
+ * from the blob as they were, the others encoded; the new blob and index
+ * (and the string table) are what the state cache keeps, so a cached
+ * account is folded without parsing its state. */
+enum { K_MISC = 0, K_PT, K_SNAP, K_BUCKET };
+#define KEY_HI(kind, res, sid) ((uint64_t)(kind) << 56 | (uint64_t)(res) << 48 | (uint64_t)(sid))
+#define KEY_KIND(hi) ((int)((hi) >> 56))
+#define KEY_RES(hi) ((size_t)(((hi) >> 48) & 0xff))
+#define KEY_SID(hi) ((uint32_t)(hi))
+
+struct ient {
+    uint64_t hi;
+    int64_t idx;
+    uint32_t off, len; /* the field in the blob (len 0: not in it) */
+    uint32_t ovl;      /* overlay slot + 1 (0: the blob's values) */
+    uint32_t redo;     /* st_parse: stored with another expiry (encode anew) */
+};
+struct sref {
+    uint32_t off, len; /* in names */
+};
+struct ovals {
+    int64_t v[EW_M__COUNT];
+};
+struct st {
+    const unsigned char *blob;
+    size_t blen;
+    struct ient *ix;      /* the stored fields, sorted: a cache entry's or ixbuf */
+    size_t nix;
+    struct ient *ixbuf, *ox; /* owned: a parsed state's index; st_serialise's output */
+    size_t ixcap, oxcap;
+    struct ient *nx;      /* the fields this batch added, sorted */
+    size_t nnx, nxcap;
+    struct sref *strs; /* string id - 1 -> its bytes in names */
+    size_t nstr, strcap;
+    char *names;
+    size_t nlen, ncap;
+    struct ew_hmap *smap; /* string -> id, holding the first smap_n strings */
+    size_t smap_n;
+    struct ovals *ov;
+    size_t nov, ovcap;
+};
+static void st_free(struct st *s);
+
 #define FP_BUCKET_MS 3600000LL /* copy-paste fingerprints are counted per hour */
 
 struct wev {
@@ -69,14 +115,14 @@ struct acct {
     uint8_t cached;       /* its state is in the cache: no GET */
 };
 
-/* The state cache: an account's hash as the last successful fold left it,
- * serialised compactly (per field: varint key length, key, varint count of
- * values, zigzag varint values; about a fifth of the parsed map's size).
- * blob == NULL: evicted (the key stays in the cache map until it is
- * compacted). */
+/* The state cache: an account's state as the last successful fold left it,
+ * in one allocation: its index, its string table, the strings and the
+ * stored form (see struct st).  mem == NULL: evicted (the key stays in the
+ * cache map until it is compacted). */
 struct cent {
-    unsigned char *blob;
-    size_t len;
+    unsigned char *mem;
+    size_t len;       /* bytes of mem */
+    uint32_t nix, nstr, nlen, blen;
     uint64_t used;    /* batch number of the last use */
     int64_t stamp_s;  /* monotonic seconds of the last fold */
 };
@@ -119,12 +165,10 @@ struct ew_window {
     int64_t cache_ttl_s;   /* an entry older than this may have expired in Redis */
     struct ew_window_cache_stats cstats;
     unsigned char *sbuf;   /* serialisation scratch */
-    const unsigned char *src; /* the state w->snap was loaded from (valid during the fold) */
     size_t scap;
 
     /* fold scratch, cleared per account */
-    struct ew_hmap *snap;  /* field -> struct val as read (the account being folded) */
-    struct ew_hmap *vals;  /* field -> struct val as it will be written (touched fields only) */
+    struct st st;          /* the account being folded */
     struct ew_hmap *fps;   /* "H:fp" -> int64 count (read + batch) */
     struct ew_hmap *seen;  /* PFADD members per bucket; marks of fingerprint hours read/written */
     uint64_t late;
@@ -215,16 +259,15 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->prefix = strdup(prefix);
     w->accts = ew_hmap_new(sizeof(struct acct));
     w->cache = ew_hmap_new(sizeof(struct cent));
-    w->snap = ew_hmap_new(sizeof(struct val));
     w->cache_budget = (size_t)cfg->windows.state_cache_bytes;
     {
         const struct ew_resolution *c = &w->res[w->nres - 1];
         w->cache_ttl_s = (c->retention_ms + c->bucket_ms + w->lateness_ms) / 2000;
     }
-    w->vals = ew_hmap_new(sizeof(struct val));
+    w->st.smap = ew_hmap_new(sizeof(uint32_t));
     w->fps = ew_hmap_new(sizeof(int64_t));
     w->seen = ew_hmap_new(1);
-    if (!w->prefix || !w->accts || !w->cache || !w->snap || !w->vals || !w->fps || !w->seen)
+    if (!w->prefix || !w->accts || !w->cache || !w->st.smap || !w->fps || !w->seen)
         goto fail;
     w->prefix_len = strlen(prefix);
     *out = w;
@@ -241,9 +284,8 @@ void ew_window_free(struct ew_window *w)
     ew_window_invalidate(w);
     ew_hmap_free(w->cache);
     free(w->sbuf);
-    ew_hmap_free(w->snap);
+    st_free(&w->st);
     ew_hmap_free(w->accts);
-    ew_hmap_free(w->vals);
     ew_hmap_free(w->fps);
     ew_hmap_free(w->seen);
     drop_copies(w);
@@ -273,8 +315,8 @@ void ew_window_invalidate(struct ew_window *w)
     size_t n = ew_hmap_count(w->cache);
     for (size_t i = 0; i < n; i++) {
         struct cent *c = ew_hmap_at(w->cache, i, NULL, NULL);
-        free(c->blob);
-        c->blob = NULL;
+        free(c->mem);
+        c->mem = NULL;
     }
     ew_hmap_clear(w->cache);
     w->cache_bytes = 0;
@@ -306,7 +348,7 @@ static int cache_trim(struct ew_window *w)
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             struct cent *c = ew_hmap_at(w->cache, i, NULL, NULL);
-            if (c->blob) {
+            if (c->mem) {
                 order[k][0] = c->used;
                 order[k++][1] = i;
             }
@@ -316,8 +358,8 @@ static int cache_trim(struct ew_window *w)
             struct cent *c = ew_hmap_at(w->cache, (size_t)order[j][1], NULL, NULL);
             w->cache_bytes -= c->len;
             w->cache_live--;
-            free(c->blob);
-            c->blob = NULL;
+            free(c->mem);
+            c->mem = NULL;
             w->cstats.evictions++;
         }
         free(order);
@@ -330,7 +372,7 @@ static int cache_trim(struct ew_window *w)
             const char *k;
             size_t kl;
             struct cent *c = ew_hmap_at(w->cache, i, &k, &kl), *d;
-            if (!c->blob)
+            if (!c->mem)
                 continue;
             if (!(d = ew_hmap_upsert(m, k, kl, NULL))) {
                 ew_hmap_free(m);
@@ -821,7 +863,7 @@ int ew_window_build_reads(struct ew_window *w, struct ew_cmdbuf *reads)
         struct acct *a = ew_hmap_at(w->accts, i, &name, &nlen);
         key_acct(w, key, sizeof key, name, nlen);
         const struct cent *c = ew_hmap_get(w->cache, name, nlen);
-        a->cached = c && c->blob && now - c->stamp_s < w->cache_ttl_s;
+        a->cached = c && c->mem && now - c->stamp_s < w->cache_ttl_s;
         if (!a->cached && (ew_cmd_begin(reads, "GET") < 0 || ew_cmd_str(reads, key) < 0))
             return -1;
         if (collect_hours(w, a) < 0)
@@ -860,72 +902,6 @@ static int64_t parse_i64(const char *s, size_t len)
     return neg ? -v : v;
 }
 
-static int64_t snap_get(struct ew_window *w, const char *f, size_t flen)
-{
-    struct val *v = ew_hmap_get(w->vals, f, flen);
-    if (v)
-        return v->v[0];
-    v = ew_hmap_get(w->snap, f, flen);
-    return v ? v->v[0] : 0;
-}
-
-/* The watermark from which field f[0..len) is stale: a bucket ("R:I...", or
- * a follower snapshot "F:I" of the coarsest resolution) past its
- * resolution's retention; INT64_MAX for the fields that do not expire so. */
-static int64_t expiry_of(const struct ew_window *w, const char *f, size_t len)
-{
-    const struct ew_resolution *r;
-    size_t i;
-    if (len >= 3 && f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
-        /* "Ft:I" is the snapshot time of the layout before "F:I" held it: aged out alike */
-        r = &w->res[w->nres - 1];
-        i = f[1] == ':' ? 2 : 3;
-    } else if (len && is_bucket_field(f)) {
-        size_t res = 0;
-        for (i = 0; i < len && f[i] >= '0' && f[i] <= '9' && res < EW_MAX_RES; i++)
-            res = res * 10 + (size_t)(f[i] - '0');
-        if (i >= len || f[i] != ':' || res >= w->nres)
-            return INT64_MAX;
-        r = &w->res[res];
-        i++;
-    } else {
-        return INT64_MAX;
-    }
-    size_t j = i + (i < len && f[i] == '-');
-    while (j < len && f[j] >= '0' && f[j] <= '9')
-        j++;
-    return (parse_i64(f + i, j - i) + 1) * r->bucket_ms + r->retention_ms;
-}
-
-static int stale(const struct val *v, int64_t wm) { return v->dead_at <= wm; }
-
-/* The value this batch will write for field f, created from the snapshot. */
-static struct val *touch(struct ew_window *w, const char *f, size_t flen)
-{
-    int created;
-    struct val *slot = ew_hmap_upsert(w->vals, f, flen, &created);
-    if (slot && created) {
-        struct val *old = ew_hmap_get(w->snap, f, flen);
-        if (old) {
-            *slot = *old;
-            old->over = slot->over = 1;
-        } else {
-            slot->dead_at = expiry_of(w, f, flen);
-            slot->over = 0;
-        }
-    }
-    return slot;
-}
-
-static int field_set(struct ew_window *w, const char *f, size_t flen, int64_t v)
-{
-    struct val *slot = touch(w, f, flen);
-    if (!slot)
-        return -1;
-    slot->v[0] = v;
-    return 0;
-}
-
 /* Decimal digits of v at p (no terminator); returns the length. */
 static size_t put_i64(char *p, int64_t v)
 {
@@ -942,69 +918,745 @@ static size_t put_i64(char *p, int64_t v)
     return o;
 }
 
-/* The field name "R:I" or "R:I:POST" (hot: called for every bucket a
- * detector reads, so no snprintf).  len must be >= 48. */
-static int bucket_field(char *f, size_t len, size_t res, int64_t idx, const char *post,
-                        size_t plen)
+/* s[0..len) as an integer when it is exactly what put_i64 writes for it. */
+static int canon_i64(const char *s, size_t len, int64_t *out)
 {
-    size_t n = put_i64(f, (int64_t)res);
-    f[n++] = ':';
-    n += put_i64(f + n, idx);
-    if (post) {
-        f[n++] = ':';
-        if (plen > len - n - 1)
-            plen = len - n - 1;
-        memcpy(f + n, post, plen);
-        n += plen;
+    size_t neg = len && s[0] == '-';
+    uint64_t u = 0;
+    if (len <= neg || len > 20)
+        return 0;
+    for (size_t i = neg; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || u > (UINT64_MAX - 9) / 10)
+            return 0;
+        u = u * 10 + (uint64_t)(s[i] - '0');
     }
-    f[n] = '\0';
-    return (int)n;
+    if (u > (uint64_t)INT64_MAX + neg)
+        return 0;
+    int64_t v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    char buf[24];
+    if (put_i64(buf, v) != len || memcmp(buf, s, len) != 0)
+        return 0;
+    *out = v;
+    return 1;
 }
 
-/* Add one to the decimal digits p[0..n) in place; 0 when that needs one more
- * digit (the caller formats anew). */
-static int digits_up(char *p, size_t n)
+/* The watermark from which the field named f[0..len) is stale: a bucket
+ * ("R:I...", or a follower snapshot "F:I" of the coarsest resolution) past
+ * its resolution's retention; INT64_MAX for the fields that do not expire
+ * so.  (Used for the fields kept by name: "Ft:I", the snapshot time of an
+ * earlier layout, ages out like "F:I".) */
+static int64_t expiry_of(const struct ew_window *w, const char *f, size_t len)
 {
-    while (n--) {
-        if (p[n] != '9') {
-            p[n]++;
-            return 1;
-        }
-        p[n] = '0';
+    const struct ew_resolution *r;
+    size_t i;
+    if (len >= 3 && f[0] == 'F' && (f[1] == ':' || (f[1] == 't' && f[2] == ':'))) {
+        r = &w->res[w->nres - 1];
+        i = f[1] == ':' ? 2 : 3;
+    } else if (len && is_bucket_field(f)) {
+        size_t res = 0;
+        for (i = 0; i < len && f[i] >= '0' && f[i] <= '9' && res < EW_MAX_RES; i++)
+            res = res * 10 + (size_t)(f[i] - '0');
+        if (i >= len || f[i] != ':' || res >= w->nres)
+            return INT64_MAX;
+        r = &w->res[res];
+        i++;
+    } else {
+        return INT64_MAX;
     }
+    size_t j = i + (i < len && f[i] == '-');
+    while (j < len && f[j] >= '0' && f[j] <= '9' && j - i < 18)
+        j++;
+    return (parse_i64(f + i, j - i) + 1) * r->bucket_ms + r->retention_ms;
+}
+
+/* ---- varints and the stored form's fields ---- */
+
+static size_t put_varint(unsigned char *p, uint64_t u)
+{
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (unsigned char)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (unsigned char)u;
+    return n;
+}
+
+static uint64_t get_varint(const unsigned char **p, const unsigned char *end)
+{
+    uint64_t u = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        u |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    return u;
+}
+
+/* The next field of a serialised state at *p (before end): its name, its
+ * expiry (INT64_MAX: none) and its values.  1, 0 at the end, -1 when cut
+ * short or malformed. */
+static int next_field(const unsigned char **p, const unsigned char *end, const char **k,
+                      size_t *kl, struct val *v)
+{
+    if (*p >= end)
+        return 0;
+    *kl = (size_t)get_varint(p, end);
+    if (*kl >= (size_t)(end - *p))
+        return -1;
+    *k = (const char *)*p;
+    *p += *kl;
+    uint64_t dead = get_varint(p, end);
+    v->dead_at = dead ? (int64_t)((dead - 1) >> 1) ^ -(int64_t)((dead - 1) & 1) : INT64_MAX;
+    if (*p >= end)
+        return -1;
+    int nv = *(*p)++;
+    if (nv > EW_M__COUNT)
+        return -1;
+    memset(v->v, 0, sizeof v->v);
+    for (int m = 0; m < nv; m++) {
+        if (*p >= end)
+            return -1;
+        uint64_t u = get_varint(p, end);
+        if ((*p)[-1] & 0x80)
+            return -1; /* cut inside the value */
+        v->v[m] = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    }
+    return 1;
+}
+
+/* Add the values of the field stored at p[0..len) (checked when it was
+ * read) to out. */
+static void rec_add(const unsigned char *p, size_t len, int64_t *out)
+{
+    const unsigned char *end = p + len;
+    uint64_t kl = get_varint(&p, end);
+    p += kl;
+    (void)get_varint(&p, end);
+    int nv = *p++;
+    for (int m = 0; m < nv; m++) {
+        uint64_t u = get_varint(&p, end);
+        out[m] += (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    }
+}
+
+/* A bucket's counters as "c,h,d,..." without trailing zeros. */
+static size_t format_counts(const struct val *v, char *buf, size_t len)
+{
+    int last = 0;
+    for (int m = 0; m < EW_M__COUNT; m++)
+        if (v->v[m])
+            last = m;
+    size_t n = 0;
+    for (int m = 0; m <= last && n + 22 <= len; m++) { /* hot: no snprintf */
+        if (m)
+            buf[n++] = ',';
+        n += put_i64(buf + n, v->v[m]);
+    }
+    return n;
+}
+
+int ew_state_each(const void *blob, size_t len,
+                  int (*fn)(void *ctx, const char *f, size_t flen, const char *v, size_t vlen),
+                  void *ctx)
+{
+    const unsigned char *p = blob, *end = p + len;
+    const char *k;
+    size_t kl;
+    struct val v;
+    int rc;
+    if (len < 1 || *p++ != EW_STATE_VERSION)
+        return -1;
+    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
+        char buf[EW_M__COUNT * 22];
+        size_t bl = is_packed(k, kl) ? format_counts(&v, buf, sizeof buf) : put_i64(buf, v.v[0]);
+        if (fn(ctx, k, kl, buf, bl))
+            break;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- struct st ---- */
+
+#define GROW(p, cap, need) ((need) <= (cap) ? 0 : grow_((void *)&(p), &(cap), (need), sizeof *(p)))
+static int grow_(void *pp, size_t *cap, size_t need, size_t size)
+{
+    void *old, *n;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    memcpy(&old, pp, sizeof old);
+    if (!(n = realloc(old, c * size)))
+        return -1;
+    memcpy(pp, &n, sizeof n);
+    *cap = c;
     return 0;
 }
 
-/* Count metric m for the account (and for post when given) at every resolution. */
-static int count(struct ew_window *w, int m, int64_t ts, const char *post, size_t plen)
+static void st_reset(struct st *s)
 {
-    char f[1400];
+    s->blob = NULL;
+    s->blen = 0;
+    s->ix = s->ixbuf;
+    s->nix = s->nnx = s->nstr = s->nlen = s->nov = s->smap_n = 0;
+    ew_hmap_clear(s->smap);
+}
+
+static void st_free(struct st *s)
+{
+    free(s->ixbuf);
+    free(s->ox);
+    free(s->nx);
+    free(s->strs);
+    free(s->names);
+    free(s->ov);
+    ew_hmap_free(s->smap);
+    memset(s, 0, sizeof *s);
+}
+
+static const char *st_str(const struct st *s, uint32_t sid, size_t *len)
+{
+    const struct sref *r = &s->strs[sid - 1];
+    *len = r->len;
+    return s->names + r->off;
+}
+
+/* The id of the string p[0..len) (not inside s->names), added when add;
+ * 0 when absent (or out of memory when add). */
+static uint32_t st_intern(struct st *s, const char *p, size_t len, int add)
+{
+    for (; s->smap_n < s->nstr; s->smap_n++) { /* the map is built when first needed */
+        size_t l;
+        const char *n = st_str(s, (uint32_t)s->smap_n + 1, &l);
+        uint32_t *id = ew_hmap_upsert(s->smap, n, l, NULL);
+        if (!id)
+            return 0;
+        *id = (uint32_t)s->smap_n + 1;
+    }
+    if (!add) {
+        const uint32_t *id = ew_hmap_get(s->smap, p, len);
+        return id ? *id : 0;
+    }
+    if (s->nstr >= UINT32_MAX - 1 || s->nlen + len > UINT32_MAX ||
+        GROW(s->strs, s->strcap, s->nstr + 1) < 0 || GROW(s->names, s->ncap, s->nlen + len) < 0)
+        return 0;
+    int created;
+    uint32_t *id = ew_hmap_upsert(s->smap, p, len, &created);
+    if (!id)
+        return 0;
+    if (created) {
+        memcpy(s->names + s->nlen, p, len);
+        s->strs[s->nstr].off = (uint32_t)s->nlen;
+        s->strs[s->nstr].len = (uint32_t)len;
+        s->nlen += len;
+        *id = (uint32_t)++s->nstr;
+        s->smap_n = s->nstr;
+    }
+    return *id;
+}
+
+/* The first of the n entries at a at or after key (hi, idx). */
+static size_t lb(const struct ient *a, size_t n, uint64_t hi, int64_t idx)
+{
+    size_t lo = 0;
+    while (n) {
+        size_t h = n / 2;
+        const struct ient *e = &a[lo + h];
+        if (e->hi < hi || (e->hi == hi && e->idx < idx)) {
+            lo += h + 1;
+            n -= h + 1;
+        } else {
+            n = h;
+        }
+    }
+    return lo;
+}
+
+static struct ient *find_in(struct ient *a, size_t n, uint64_t hi, int64_t idx)
+{
+    size_t i = lb(a, n, hi, idx);
+    return i < n && a[i].hi == hi && a[i].idx == idx ? &a[i] : NULL;
+}
+
+static struct ient *st_find(const struct st *s, uint64_t hi, int64_t idx)
+{
+    struct ient *e = find_in(s->ix, s->nix, hi, idx);
+    return e ? e : find_in(s->nx, s->nnx, hi, idx);
+}
+
+/* Add the values of entry e to out. */
+static void st_add(const struct st *s, const struct ient *e, int64_t *out)
+{
+    if (e->ovl) {
+        const int64_t *v = s->ov[e->ovl - 1].v;
+        for (int m = 0; m < EW_M__COUNT; m++)
+            out[m] += v[m];
+    } else {
+        rec_add(s->blob + e->off, e->len, out);
+    }
+}
+
+/* The values of key (hi, idx), or NULL when the state has no such field
+ * (tmp holds them when they come from the blob). */
+static const int64_t *st_get(const struct st *s, uint64_t hi, int64_t idx,
+                             int64_t tmp[EW_M__COUNT])
+{
+    const struct ient *e = st_find(s, hi, idx);
+    if (!e)
+        return NULL;
+    if (e->ovl)
+        return s->ov[e->ovl - 1].v;
+    memset(tmp, 0, EW_M__COUNT * sizeof *tmp);
+    rec_add(s->blob + e->off, e->len, tmp);
+    return tmp;
+}
+
+/* Give entry e its values in the overlay (it will be encoded anew). */
+static int64_t *st_own(struct st *s, struct ient *e)
+{
+    if (e->ovl)
+        return s->ov[e->ovl - 1].v;
+    if (GROW(s->ov, s->ovcap, s->nov + 1) < 0)
+        return NULL;
+    int64_t *v = s->ov[s->nov].v;
+    memset(v, 0, sizeof s->ov[0].v);
+    if (e->len)
+        rec_add(s->blob + e->off, e->len, v);
+    e->ovl = (uint32_t)++s->nov;
+    return v;
+}
+
+/* The values of key (hi, idx) to write, the field created (zero) when absent.
+ * NULL when out of memory.  Valid until the next touch.  New fields go into
+ * their own small sorted array (inserting into the index would move most
+ * of it for every new bucket). */
+static int64_t *st_touch(struct st *s, uint64_t hi, int64_t idx)
+{
+    struct ient *e = find_in(s->ix, s->nix, hi, idx);
+    if (e)
+        return st_own(s, e);
+    size_t i = lb(s->nx, s->nnx, hi, idx);
+    if (i < s->nnx && s->nx[i].hi == hi && s->nx[i].idx == idx)
+        return st_own(s, &s->nx[i]);
+    if (GROW(s->nx, s->nxcap, s->nnx + 1) < 0)
+        return NULL;
+    memmove(&s->nx[i + 1], &s->nx[i], (s->nnx - i) * sizeof *s->nx);
+    s->nnx++;
+    e = &s->nx[i];
+    memset(e, 0, sizeof *e);
+    e->hi = hi;
+    e->idx = idx;
+    return st_own(s, e);
+}
+
+/* A field kept by name (wm, R*, ...): the K_MISC entries come first. */
+static struct ient *st_misc(const struct st *s, const char *name, size_t len)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        struct ient *a = pass ? s->nx : s->ix;
+        size_t n = pass ? s->nnx : s->nix;
+        for (size_t i = 0; i < n && KEY_KIND(a[i].hi) == K_MISC; i++) {
+            size_t l;
+            const char *nm = st_str(s, KEY_SID(a[i].hi), &l);
+            if (l == len && memcmp(nm, name, len) == 0)
+                return &a[i];
+        }
+    }
+    return NULL;
+}
+
+static int64_t misc_get(const struct st *s, const char *name, size_t len, int *found)
+{
+    int64_t tmp[EW_M__COUNT];
+    const struct ient *e = st_misc(s, name, len);
+    *found = e != NULL;
+    if (!e)
+        return 0;
+    return st_get(s, e->hi, e->idx, tmp)[0];
+}
+
+static int misc_set(struct st *s, const char *name, size_t len, int64_t value)
+{
+    struct ient *e = st_misc(s, name, len);
+    int64_t *v;
+    if (e) {
+        v = st_own(s, e);
+    } else {
+        uint32_t sid = st_intern(s, name, len, 1);
+        v = sid ? st_touch(s, KEY_HI(K_MISC, 0, sid), 0) : NULL;
+    }
+    if (!v)
+        return -1;
+    v[0] = value;
+    return 0;
+}
+
+/* The watermark from which entry e leaves the state (INT64_MAX: never; a
+ * post's publication time is dropped by its value, see st_serialise). */
+static int64_t dead_of(const struct ew_window *w, const struct st *s, const struct ient *e)
+{
+    const struct ew_resolution *r;
+    size_t l;
+    switch (KEY_KIND(e->hi)) {
+    case K_BUCKET: r = &w->res[KEY_RES(e->hi)]; break;
+    case K_SNAP: r = &w->res[w->nres - 1]; break;
+    case K_MISC: {
+        const char *n = st_str(s, KEY_SID(e->hi), &l);
+        return expiry_of(w, n, l);
+    }
+    default: return INT64_MAX;
+    }
+    int64_t d;
+    if (__builtin_add_overflow(e->idx, 1, &d) || __builtin_mul_overflow(d, r->bucket_ms, &d) ||
+        __builtin_add_overflow(d, r->retention_ms, &d))
+        return e->idx < 0 ? INT64_MIN : INT64_MAX;
+    return d;
+}
+
+/* The typed key of the field named k[0..kl): buckets and snapshots whose
+ * names are exactly what the fold writes, posts' publication times, and
+ * any other name as itself. */
+static int name_key(const struct ew_window *w, struct st *s, const char *k, size_t kl,
+                    uint64_t *hi, int64_t *idx)
+{
+    int64_t i, r;
+    uint32_t sid = 0;
+    *idx = 0;
+    if (kl >= 3 && memcmp(k, "pt:", 3) == 0) {
+        if (!(sid = st_intern(s, k + 3, kl - 3, 1)))
+            return -1;
+        *hi = KEY_HI(K_PT, 0, sid);
+        return 0;
+    }
+    if (kl > 2 && k[0] == 'F' && k[1] == ':' && canon_i64(k + 2, kl - 2, &i)) {
+        *hi = KEY_HI(K_SNAP, 0, 0);
+        *idx = i;
+        return 0;
+    }
+    if (kl && is_bucket_field(k)) {
+        size_t c = 0, c2;
+        while (c < kl && k[c] != ':')
+            c++;
+        for (c2 = c + 1; c2 < kl && k[c2] != ':'; c2++)
+            ;
+        if (c < kl && canon_i64(k, c, &r) && r >= 0 && (size_t)r < w->nres &&
+            canon_i64(k + c + 1, c2 - c - 1, &i)) {
+            if (c2 < kl && !(sid = st_intern(s, k + c2 + 1, kl - c2 - 1, 1)))
+                return -1;
+            *hi = KEY_HI(K_BUCKET, r, sid);
+            *idx = i;
+            return 0;
+        }
+    }
+    if (!(sid = st_intern(s, k, kl, 1)))
+        return -1;
+    *hi = KEY_HI(K_MISC, 0, sid);
+    return 0;
+}
+
+static int cmp_ient(const void *a, const void *b)
+{
+    const struct ient *x = a, *y = b;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* A stored state (GET) into s: its fields indexed, sorted by key (a field
+ * stored twice: the later wins); fields whose stored expiry is not the one
+ * this configuration gives are to be encoded anew. */
+static int st_parse(const struct ew_window *w, struct st *s, const unsigned char *p, size_t len)
+{
+    const unsigned char *q = p + 1, *end = p + len, *f = q;
+    const char *k;
+    size_t kl;
+    struct val v;
+    int rc;
+    if (len < 1 || *p != EW_STATE_VERSION || len > UINT32_MAX)
+        return -1;
+    s->blob = p;
+    s->blen = len;
+    while ((rc = next_field(&q, end, &k, &kl, &v)) > 0) {
+        if (GROW(s->ixbuf, s->ixcap, s->nix + 1) < 0)
+            return -1;
+        s->ix = s->ixbuf;
+        struct ient *e = &s->ix[s->nix];
+        memset(e, 0, sizeof *e);
+        if (name_key(w, s, k, kl, &e->hi, &e->idx) < 0)
+            return -1;
+        e->off = (uint32_t)(f - p);
+        e->len = (uint32_t)(q - f);
+        e->redo = dead_of(w, s, e) != v.dead_at; /* written under another retention */
+        s->nix++;
+        f = q;
+    }
+    if (rc < 0)
+        return -1;
+    int sorted = 1;
+    for (size_t i = 1; i < s->nix && sorted; i++)
+        sorted = s->ix[i - 1].hi < s->ix[i].hi ||
+                 (s->ix[i - 1].hi == s->ix[i].hi && s->ix[i - 1].idx < s->ix[i].idx);
+    if (!sorted) {
+        qsort(s->ix, s->nix, sizeof *s->ix, cmp_ient);
+        size_t n = 0;
+        for (size_t i = 0; i < s->nix; i++) {
+            if (n && s->ix[n - 1].hi == s->ix[i].hi && s->ix[n - 1].idx == s->ix[i].idx)
+                n--; /* the later one wins */
+            s->ix[n++] = s->ix[i];
+        }
+        s->nix = n;
+    }
+    for (size_t i = 0; i < s->nix; i++)
+        if (s->ix[i].redo && !st_own(s, &s->ix[i]))
+            return -1;
+    return 0;
+}
+
+/* A cache entry into s: its index and blob are used where they are (the
+ * fold marks the fields it writes in the entry's index: a fold that fails
+ * empties the cache); the string table is copied (the fold may add to it). */
+static int st_from_cache(struct st *s, struct cent *c)
+{
+    unsigned char *m = c->mem;
+    if (GROW(s->strs, s->strcap, c->nstr) < 0 || GROW(s->names, s->ncap, c->nlen) < 0)
+        return -1;
+    s->ix = (struct ient *)(void *)m;
+    m += c->nix * sizeof *s->ix;
+    memcpy(s->strs, m, c->nstr * sizeof *s->strs);
+    m += c->nstr * sizeof *s->strs;
+    memcpy(s->names, m, c->nlen);
+    m += c->nlen;
+    s->nix = c->nix;
+    s->nstr = c->nstr;
+    s->nlen = c->nlen;
+    s->blob = m;
+    s->blen = c->blen;
+    return 0;
+}
+
+static int sbuf_reserve(struct ew_window *w, size_t len, size_t more)
+{
+    if (len + more <= w->scap)
+        return 0;
+    size_t cap = w->scap ? w->scap * 2 : 65536;
+    while (cap < len + more)
+        cap *= 2;
+    unsigned char *b = realloc(w->sbuf, cap);
+    if (!b)
+        return -1;
+    w->sbuf = b;
+    w->scap = cap;
+    return 0;
+}
+
+/* Encode entry e (its values v) at w->sbuf + *len. */
+static int put_field(struct ew_window *w, size_t *len, const struct st *s, const struct ient *e,
+                     const int64_t *v)
+{
+    char head[64];
+    size_t hl = 0, tl = 0;
+    const char *tail = NULL;
+    int kind = KEY_KIND(e->hi), packed = 1;
+    uint32_t sid = KEY_SID(e->hi);
+    switch (kind) {
+    case K_BUCKET:
+        hl = put_i64(head, (int64_t)KEY_RES(e->hi));
+        head[hl++] = ':';
+        hl += put_i64(head + hl, e->idx);
+        if (sid) {
+            head[hl++] = ':';
+            tail = st_str(s, sid, &tl);
+        }
+        break;
+    case K_SNAP:
+        head[0] = 'F';
+        head[1] = ':';
+        hl = 2 + put_i64(head + 2, e->idx);
+        break;
+    case K_PT:
+        memcpy(head, "pt:", 3);
+        hl = 3;
+        tail = st_str(s, sid, &tl);
+        packed = 0;
+        break;
+    default:
+        tail = st_str(s, sid, &tl);
+        packed = is_packed(tail, tl);
+        break;
+    }
+    int nv = 1;
+    if (packed)
+        for (int m = 0; m < EW_M__COUNT; m++)
+            if (v[m])
+                nv = m + 1;
+    if (sbuf_reserve(w, *len, hl + tl + 10 + 10 + 1 + (size_t)nv * 10) < 0)
+        return -1;
+    unsigned char *p = w->sbuf + *len;
+    p += put_varint(p, hl + tl);
+    memcpy(p, head, hl);
+    p += hl;
+    if (tl)
+        memcpy(p, tail, tl);
+    p += tl;
+    /* the expiry: 0 for none, else zigzag + 1 */
+    int64_t dead = dead_of(w, s, e);
+    p += put_varint(p, dead == INT64_MAX ? 0
+                                         : (((uint64_t)dead << 1) ^ (uint64_t)(dead >> 63)) + 1);
+    *p++ = (unsigned char)nv;
+    for (int m = 0; m < nv; m++)
+        p += put_varint(p, ((uint64_t)v[m] << 1) ^ (uint64_t)(v[m] >> 63));
+    *len = (size_t)(p - w->sbuf);
+    return 0;
+}
+
+/* Drop the strings no field names any more, when they are most of them
+ * (ids are renumbered in order, so the index stays sorted). */
+static void st_gc(struct st *s)
+{
+    if (s->nstr < 64)
+        return;
+    uint32_t *map = calloc(s->nstr + 1, sizeof *map);
+    if (!map)
+        return; /* kept: only memory */
+    size_t used = 0;
+    for (size_t i = 0; i < s->nix; i++) {
+        uint32_t sid = KEY_SID(s->ix[i].hi);
+        if (KEY_KIND(s->ix[i].hi) != K_SNAP && sid && !map[sid]) {
+            map[sid] = 1;
+            used++;
+        }
+    }
+    if (used * 2 >= s->nstr) {
+        free(map);
+        return;
+    }
+    size_t n = 0, nl = 0;
+    for (size_t id = 1; id <= s->nstr; id++) {
+        if (!map[id])
+            continue;
+        struct sref r = s->strs[id - 1];
+        memmove(s->names + nl, s->names + r.off, r.len);
+        s->strs[n].off = (uint32_t)nl;
+        s->strs[n].len = r.len;
+        nl += r.len;
+        map[id] = (uint32_t)++n;
+    }
+    for (size_t i = 0; i < s->nix; i++) {
+        uint64_t hi = s->ix[i].hi;
+        if (KEY_KIND(hi) != K_SNAP && KEY_SID(hi))
+            s->ix[i].hi = (hi & ~(uint64_t)UINT32_MAX) | map[KEY_SID(hi)];
+    }
+    s->nstr = n;
+    s->nlen = nl;
+    s->smap_n = 0;
+    ew_hmap_clear(s->smap);
+    free(map);
+}
+
+/* The account's state after the fold, serialised into w->sbuf[0..*out), less
+ * the fields that left their retention at watermark wm: untouched fields are
+ * copied as they were (runs of them in one copy), the others encoded.  s
+ * becomes the new state (its blob is w->sbuf). */
+static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *out)
+{
+    const int64_t coarse_keep = w->res[w->nres - 1].retention_ms;
+    size_t len = 1, run = 0, run_len = 0, k = 0;
+    if (sbuf_reserve(w, 0, 1) < 0 || GROW(s->ox, s->oxcap, s->nix + s->nnx) < 0)
+        return -1;
+    w->sbuf[0] = EW_STATE_VERSION;
+    for (size_t i = 0, j = 0; i < s->nix || j < s->nnx;) {
+        /* the stored fields and the new ones, merged in key order */
+        struct ient e;
+        if (j == s->nnx || (i < s->nix && (s->ix[i].hi < s->nx[j].hi ||
+                                           (s->ix[i].hi == s->nx[j].hi &&
+                                            s->ix[i].idx < s->nx[j].idx))))
+            e = s->ix[i++];
+        else
+            e = s->nx[j++];
+        int64_t tmp[EW_M__COUNT];
+        const int64_t *v = NULL;
+        if (KEY_KIND(e.hi) == K_PT) {
+            /* a post's publication time leaves with the coarsest retention,
+               unless the batch (re)wrote it */
+            v = st_get(s, e.hi, e.idx, tmp);
+            if (!e.ovl && v[0] + coarse_keep <= wm)
+                continue;
+        } else if (dead_of(w, s, &e) <= wm) {
+            continue;
+        }
+        if (!e.ovl) {
+            if (!run_len || run + run_len != e.off) {
+                if (sbuf_reserve(w, len, run_len) < 0)
+                    return -1;
+                memcpy(w->sbuf + len, s->blob + run, run_len);
+                len += run_len;
+                run = e.off;
+                run_len = 0;
+            }
+            e.off = (uint32_t)(len + run_len);
+            run_len += e.len;
+        } else {
+            if (sbuf_reserve(w, len, run_len) < 0)
+                return -1;
+            memcpy(w->sbuf + len, s->blob + run, run_len);
+            len += run_len;
+            run_len = 0;
+            size_t at = len;
+            if (put_field(w, &len, s, &e, s->ov[e.ovl - 1].v) < 0)
+                return -1;
+            e.off = (uint32_t)at;
+            e.len = (uint32_t)(len - at);
+            e.ovl = 0;
+        }
+        e.redo = 0;
+        s->ox[k++] = e;
+    }
+    if (sbuf_reserve(w, len, run_len) < 0)
+        return -1;
+    memcpy(w->sbuf + len, s->blob + run, run_len);
+    len += run_len;
+    struct ient *t = s->ixbuf;
+    size_t tc = s->ixcap;
+    s->ix = s->ixbuf = s->ox;
+    s->ixcap = s->oxcap;
+    s->ox = t;
+    s->oxcap = tc;
+    s->nix = k;
+    s->nnx = 0;
+    s->nov = 0;
+    s->blob = w->sbuf;
+    s->blen = len;
+    st_gc(s);
+    *out = len;
+    return 0;
+}
+
+/* Count metric m for the account (and for post psid when not 0) at every
+ * resolution. */
+static int count(struct ew_window *w, int m, int64_t ts, uint32_t psid)
+{
     for (size_t r = 0; r < w->nres; r++) {
         int64_t idx = floordiv(ts, w->res[r].bucket_ms);
-        struct val *v = touch(w, f, (size_t)bucket_field(f, sizeof f, r, idx, NULL, 0));
+        int64_t *v = st_touch(&w->st, KEY_HI(K_BUCKET, r, 0), idx);
         if (!v)
             return -1;
-        v->v[m]++;
-        if (post) {
-            v = touch(w, f, (size_t)bucket_field(f, sizeof f, r, idx, post, plen));
-            if (!v)
+        v[m]++;
+        if (psid) {
+            if (!(v = st_touch(&w->st, KEY_HI(K_BUCKET, r, psid), idx)))
                 return -1;
-            v->v[m]++;
+            v[m]++;
         }
     }
     return 0;
 }
-
 
 static int64_t risk_get(void *ctx, const char *f, int *found)
 {
     struct ew_window *w = ctx;
-    size_t l = strlen(f);
-    struct val *v = ew_hmap_get(w->vals, f, l);
-    if (!v)
-        v = ew_hmap_get(w->snap, f, l);
-    *found = v != NULL;
-    return v ? v->v[0] : 0;
+    return misc_get(&w->st, f, strlen(f), found);
 }
 
 static int risk_set(void *ctx, const char *f, int64_t value)
@@ -1012,9 +1664,9 @@ static int risk_set(void *ctx, const char *f, int64_t value)
     struct ew_window *w = ctx;
     size_t l = strlen(f);
     int found;
-    if (risk_get(ctx, f, &found) == value && (found || value == 0))
+    if (misc_get(&w->st, f, l, &found) == value && (found || value == 0))
         return 0; /* unchanged (or absent and zero): no write */
-    return field_set(w, f, l, value);
+    return misc_set(&w->st, f, l, value);
 }
 
 static int push_alert(struct ew_window *w, char *json)
@@ -1038,12 +1690,12 @@ struct ew_view {
     const struct ew_resolution *res;
     size_t nres;
     int64_t now, wm;
-    const struct ew_hmap *over, *base;
+    struct st *st; /* the account's state */
     /* samples from the fold: the account's events from head up to upto */
     const struct ew_window *w;
     uint32_t head, upto;
     /* standalone */
-    struct ew_hmap *own;
+    struct st own;
     char *own_account;
     struct ew_resolution own_res[EW_MAX_RES];
     struct ew_sample *samples;
@@ -1120,14 +1772,10 @@ static int detect_at(struct ew_window *w, const char *acct, size_t alen, const s
     return 0;
 }
 
-static int load_blob(struct ew_window *w, const unsigned char *p, size_t len);
-
 /* The account's state as GET returned it: nil for an account without
- * state.  Expiries are worked out anew from the field names (the retention
- * may have changed since the state was written). */
+ * state. */
 static int read_snapshot(struct ew_window *w, const redisReply *r, const char *key)
 {
-    ew_hmap_clear(w->snap);
     if (r->type == REDIS_REPLY_NIL)
         return 0;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0) {
@@ -1137,261 +1785,35 @@ static int read_snapshot(struct ew_window *w, const redisReply *r, const char *k
         return 0;
     }
     if (r->type != REDIS_REPLY_STRING ||
-        load_blob(w, (const unsigned char *)r->str, r->len) < 0)
+        st_parse(w, &w->st, (const unsigned char *)r->str, r->len) < 0)
         return -1;
-    size_t n = ew_hmap_count(w->snap);
-    for (size_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        struct val *v = ew_hmap_at(w->snap, i, &k, &kl);
-        int64_t dead = expiry_of(w, k, kl);
-        if (dead != v->dead_at) { /* written under another retention */
-            v->dead_at = dead;
-            v->len = 0;
-        }
-    }
     return 0;
 }
 
-/* A bucket's counters as "c,h,d,..." without trailing zeros. */
-static size_t format_counts(const struct val *v, char *buf, size_t len)
+/* Keep the account's state (w->st, just serialised) as its cache entry. */
+static int cache_store(struct ew_window *w, struct cent *ce, int64_t now)
 {
-    int last = 0;
-    for (int m = 0; m < EW_M__COUNT; m++)
-        if (v->v[m])
-            last = m;
-    size_t n = 0;
-    for (int m = 0; m <= last && n + 22 <= len; m++) { /* hot: no snprintf */
-        if (m)
-            buf[n++] = ',';
-        n += put_i64(buf + n, v->v[m]);
-    }
-    return n;
-}
-
-/* Is field fk of the snapshot (sv: its value there, NULL when it is only in
- * vals) deleted at watermark wm: a bucket past its retention, or a post's
- * publication time that left the coarsest retention without a new one. */
-static int dropped(const struct ew_window *w, const char *fk, const struct val *sv, int64_t wm)
-{
-    const struct ew_resolution *coarse = &w->res[w->nres - 1];
-    if (fk[0] == 'p' && strncmp(fk, "pt:", 3) == 0 && sv->v[0] + coarse->retention_ms <= wm &&
-        !ew_hmap_get(w->vals, fk, strlen(fk)))
-        return 1;
-    return stale(sv, wm);
-}
-
-/* ---- the cache's serialised form ---- */
-
-static int sbuf_reserve(struct ew_window *w, size_t len, size_t more)
-{
-    if (len + more <= w->scap)
-        return 0;
-    size_t cap = w->scap ? w->scap * 2 : 65536;
-    while (cap < len + more)
-        cap *= 2;
-    unsigned char *b = realloc(w->sbuf, cap);
-    if (!b)
+    const struct st *s = &w->st;
+    size_t bytes = s->nix * sizeof *s->ix + s->nstr * sizeof *s->strs + s->nlen + s->blen;
+    unsigned char *m = realloc(ce->mem, bytes);
+    if (!m)
         return -1;
-    w->sbuf = b;
-    w->scap = cap;
-    return 0;
-}
-
-static size_t put_varint(unsigned char *p, uint64_t u)
-{
-    size_t n = 0;
-    while (u >= 0x80) {
-        p[n++] = (unsigned char)(u | 0x80);
-        u >>= 7;
-    }
-    p[n++] = (unsigned char)u;
-    return n;
-}
-
-static uint64_t get_varint(const unsigned char **p, const unsigned char *end)
-{
-    uint64_t u = 0;
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        unsigned char b = *(*p)++;
-        u |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
-    return u;
-}
-
-/* Append one field to w->sbuf at *len. */
-static int put_field(struct ew_window *w, size_t *len, const char *k, size_t kl,
-                     const struct val *v)
-{
-    int nv = 1;
-    if (is_packed(k, kl))
-        for (int m = 0; m < EW_M__COUNT; m++)
-            if (v->v[m])
-                nv = m + 1;
-    if (sbuf_reserve(w, *len, kl + 10 + 10 + 1 + (size_t)nv * 10) < 0)
-        return -1;
-    unsigned char *p = w->sbuf + *len;
-    p += put_varint(p, kl);
-    memcpy(p, k, kl);
-    p += kl;
-    /* the expiry: 0 for none, else zigzag + 1 */
-    p += put_varint(p, v->dead_at == INT64_MAX
-                           ? 0
-                           : (((uint64_t)v->dead_at << 1) ^ (uint64_t)(v->dead_at >> 63)) + 1);
-    *p++ = (unsigned char)nv;
-    for (int m = 0; m < nv; m++) {
-        int64_t x = v->v[m];
-        p += put_varint(p, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63));
-    }
-    *len = (size_t)(p - w->sbuf);
-    return 0;
-}
-
-/* The next field of a serialised state at *p (before end): its name, its
- * expiry (INT64_MAX: none) and its values.  1, 0 at the end, -1 when cut
- * short or malformed. */
-static int next_field(const unsigned char **p, const unsigned char *end, const char **k,
-                      size_t *kl, struct val *v)
-{
-    if (*p >= end)
-        return 0;
-    *kl = (size_t)get_varint(p, end);
-    if (*kl >= (size_t)(end - *p))
-        return -1;
-    *k = (const char *)*p;
-    *p += *kl;
-    uint64_t dead = get_varint(p, end);
-    v->dead_at = dead ? (int64_t)((dead - 1) >> 1) ^ -(int64_t)((dead - 1) & 1) : INT64_MAX;
-    if (*p >= end)
-        return -1;
-    int nv = *(*p)++;
-    if (nv > EW_M__COUNT)
-        return -1;
-    memset(v->v, 0, sizeof v->v);
-    for (int m = 0; m < nv; m++) {
-        if (*p >= end)
-            return -1;
-        uint64_t u = get_varint(p, end);
-        if ((*p)[-1] & 0x80)
-            return -1; /* cut inside the value */
-        v->v[m] = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-    }
-    return 1;
-}
-
-/* A serialised state (cache entry or Redis value) into w->snap. */
-static int load_blob(struct ew_window *w, const unsigned char *p, size_t len)
-{
-    const unsigned char *end = p + len;
-    const char *k;
-    size_t kl;
-    struct val v;
-    int rc;
-    ew_hmap_clear(w->snap);
-    if (len < 1 || *p++ != EW_STATE_VERSION)
-        return -1;
-    w->src = p - 1;
-    for (const unsigned char *f = p; (rc = next_field(&p, end, &k, &kl, &v)) > 0; f = p) {
-        struct val *slot = ew_hmap_upsert(w->snap, k, kl, NULL);
-        if (!slot)
-            return -1;
-        *slot = v;
-        slot->off = (uint32_t)(f - w->src);
-        slot->len = (uint32_t)(p - f);
-        slot->over = 0;
-    }
-    return rc;
-}
-
-int ew_state_each(const void *blob, size_t len,
-                  int (*fn)(void *ctx, const char *f, size_t flen, const char *v, size_t vlen),
-                  void *ctx)
-{
-    const unsigned char *p = blob, *end = p + len;
-    const char *k;
-    size_t kl;
-    struct val v;
-    int rc;
-    if (len < 1 || *p++ != EW_STATE_VERSION)
-        return -1;
-    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
-        char buf[EW_M__COUNT * 22];
-        size_t bl = is_packed(k, kl) ? format_counts(&v, buf, sizeof buf) : put_i64(buf, v.v[0]);
-        if (fn(ctx, k, kl, buf, bl))
-            break;
-    }
-    return rc < 0 ? -1 : 0;
-}
-
-/* The account's state after the fold, serialised into w->sbuf[0..*out): the
- * snapshot with the values written over it, less the fields that left
- * their retention. */
-static int serialise(struct ew_window *w, int64_t wm, size_t *out)
-{
-    size_t ns = ew_hmap_count(w->snap), nv = ew_hmap_count(w->vals), len = 1;
-    if (sbuf_reserve(w, 0, 1) < 0)
-        return -1;
-    w->sbuf[0] = EW_STATE_VERSION;
-    /* hot: a field the batch left alone is copied as it was read (runs of
-       them in one copy); the others are encoded */
-    size_t run = 0, run_len = 0;
-    for (size_t i = 0; i <= ns; i++) {
-        const char *fk = NULL;
-        size_t fkl = 0;
-        const struct val *sv = i < ns ? ew_hmap_at(w->snap, i, &fk, &fkl) : NULL;
-        if (sv && dropped(w, fk, sv, wm))
-            sv = NULL;
-        else if (sv && !sv->over && sv->len) {
-            if (run_len && run + run_len == sv->off) {
-                run_len += sv->len;
-                continue;
-            }
-        }
-        if (run_len) {
-            if (sbuf_reserve(w, len, run_len) < 0)
-                return -1;
-            memcpy(w->sbuf + len, w->src + run, run_len);
-            len += run_len;
-            run_len = 0;
-        }
-        if (!sv)
-            continue;
-        if (!sv->over && sv->len) {
-            run = sv->off;
-            run_len = sv->len;
-            continue;
-        }
-        const struct val *over = sv->over ? ew_hmap_get(w->vals, fk, fkl) : NULL;
-        if (put_field(w, &len, fk, fkl, over ? over : sv) < 0)
-            return -1;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        const char *fk;
-        size_t fkl;
-        const struct val *v = ew_hmap_at(w->vals, i, &fk, &fkl);
-        if (v->over || stale(v, wm))
-            continue;
-        if (put_field(w, &len, fk, fkl, v) < 0)
-            return -1;
-    }
-    *out = len;
-    return 0;
-}
-
-/* Keep the serialised state w->sbuf[0..len) as the account's cache entry. */
-static int cache_store(struct ew_window *w, struct cent *ce, size_t len, int64_t now)
-{
-    unsigned char *b = realloc(ce->blob, len ? len : 1);
-    if (!b)
-        return -1;
-    memcpy(b, w->sbuf, len);
-    ce->blob = b;
-    ce->len = len;
+    ce->mem = m;
+    memcpy(m, s->ix, s->nix * sizeof *s->ix);
+    m += s->nix * sizeof *s->ix;
+    memcpy(m, s->strs, s->nstr * sizeof *s->strs);
+    m += s->nstr * sizeof *s->strs;
+    memcpy(m, s->names, s->nlen);
+    m += s->nlen;
+    memcpy(m, s->blob, s->blen);
+    ce->len = bytes;
+    ce->nix = (uint32_t)s->nix;
+    ce->nstr = (uint32_t)s->nstr;
+    ce->nlen = (uint32_t)s->nlen;
+    ce->blen = (uint32_t)s->blen;
     ce->used = w->batch_no;
     ce->stamp_s = now;
-    w->cache_bytes += len;
+    w->cache_bytes += bytes;
     w->cache_live++;
     return 0;
 }
@@ -1431,8 +1853,9 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
         struct cent *ce = NULL;
         if (w->cache_budget && !(ce = ew_hmap_upsert(w->cache, name, nlen, NULL)))
             return -1;
+        st_reset(&w->st);
         if (a->cached) {
-            if (!ce || !ce->blob || load_blob(w, ce->blob, ce->len) < 0) {
+            if (!ce || !ce->mem || st_from_cache(&w->st, ce) < 0) {
                 EW_LOG(EW_ERROR, "window", "state cache entry of %s unusable", key);
                 return -1;
             }
@@ -1444,7 +1867,6 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 return -1;
             }
         }
-        ew_hmap_clear(w->vals);
         ew_hmap_clear(w->fps);
         ew_hmap_clear(w->seen);
 
@@ -1484,9 +1906,9 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
         struct ew_risk_state rs;
         int rs_loaded = 0;
         size_t alerts0 = w->nalerts;
-        int64_t wm = snap_get(w, "wm", 2);
-        int64_t wm0 = wm;
-        int have_wm = ew_hmap_get(w->snap, "wm", 2) != NULL;
+        int have_wm;
+        int64_t wm = misc_get(&w->st, "wm", 2, &have_wm);
+        int64_t wm0 = wm, had_wm = have_wm;
         for (uint32_t e = a->head; e != NONE; e = w->ev[e].next) {
             const struct wev *ev = &w->ev[e];
             if (have_wm && ev->ts < wm - w->lateness_ms) {
@@ -1496,14 +1918,16 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
             if (!have_wm || ev->ts > wm)
                 wm = ev->ts;
             have_wm = 1;
-            const char *post = ev->post != NONE ? w->arena + ev->post : NULL;
-            size_t plen = ev->post_len;
+            uint32_t post = 0;
+            if (ev->post != NONE &&
+                !(post = st_intern(&w->st, w->arena + ev->post, ev->post_len, 1)))
+                return -1;
             int rc = 0;
             switch (ev->type) {
             case EW_EV_COMMENT: {
-                rc |= count(w, EW_M_COMMENTS, ev->ts, post, plen);
+                rc |= count(w, EW_M_COMMENTS, ev->ts, post);
                 if (ew_text_is_hollow((enum ew_text_class)ev->cls))
-                    rc |= count(w, EW_M_HOLLOW, ev->ts, post, plen);
+                    rc |= count(w, EW_M_HOLLOW, ev->ts, post);
                 /* copy-paste: the same text already posted on this account in
                  * this or the previous hour by someone else */
                 int64_t h = floordiv(ev->ts, FP_BUCKET_MS);
@@ -1519,7 +1943,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                  * within a batch would make the counts depend on where batch
                  * boundaries fall (and so differ between live and replay). */
                 if (*cur + (prev ? *prev : 0) > 0)
-                    rc |= count(w, EW_M_DUP, ev->ts, post, plen);
+                    rc |= count(w, EW_M_DUP, ev->ts, post);
                 (*cur)++;
                 char mark[1500];
                 int ml = snprintf(mark, sizeof mark, "w%s", f);
@@ -1539,7 +1963,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 if (!cur)
                     return -1;
                 if (*cur + (prev ? *prev : 0) == 0)
-                    rc |= count(w, EW_M_NEW_COMMENTERS, ev->ts, post, plen);
+                    rc |= count(w, EW_M_NEW_COMMENTERS, ev->ts, post);
                 (*cur)++;
                 ml = snprintf(mark, sizeof mark, "w%s", f);
                 if (!ew_hmap_upsert(w->seen, mark, (size_t)ml, NULL))
@@ -1547,44 +1971,41 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 break;
             }
             case EW_EV_LIKE:
-                rc |= count(w, EW_M_LIKES, ev->ts, post, plen);
+                rc |= count(w, EW_M_LIKES, ev->ts, post);
                 if (ev->cls)
-                    rc |= count(w, EW_M_RARE_LIKES, ev->ts, post, plen);
+                    rc |= count(w, EW_M_RARE_LIKES, ev->ts, post);
                 break;
-            case EW_EV_SHARE: rc |= count(w, EW_M_SHARES, ev->ts, post, plen); break;
+            case EW_EV_SHARE: rc |= count(w, EW_M_SHARES, ev->ts, post); break;
             case EW_EV_FOLLOW:
-                rc |= count(w, EW_M_FOLLOWS, ev->ts, NULL, 0);
+                rc |= count(w, EW_M_FOLLOWS, ev->ts, 0);
                 if (ev->aux != INT64_MIN && ev->ts - ev->aux <= w->new_actor_age_ms)
-                    rc |= count(w, EW_M_NEW_FOLLOWS, ev->ts, NULL, 0);
+                    rc |= count(w, EW_M_NEW_FOLLOWS, ev->ts, 0);
                 break;
-            case EW_EV_UNFOLLOW: rc |= count(w, EW_M_UNFOLLOWS, ev->ts, NULL, 0); break;
+            case EW_EV_UNFOLLOW: rc |= count(w, EW_M_UNFOLLOWS, ev->ts, 0); break;
             case EW_EV_POST: {
-                rc |= count(w, EW_M_POSTS, ev->ts, NULL, 0);
-                int fl = snprintf(f, sizeof f, "pt:%.*s", (int)plen, post ? post : "");
-                struct val *had = ew_hmap_get(w->snap, f, (size_t)fl);
-                struct val *now = ew_hmap_get(w->vals, f, (size_t)fl);
-                int64_t cur = now ? now->v[0] : had ? had->v[0] : INT64_MAX;
-                if (ev->ts < cur)
-                    rc |= field_set(w, f, (size_t)fl, ev->ts);
+                rc |= count(w, EW_M_POSTS, ev->ts, 0);
+                if (!post)
+                    break; /* a post event without its id: no publication time */
+                int64_t tmp[EW_M__COUNT];
+                const int64_t *cur = st_get(&w->st, KEY_HI(K_PT, 0, post), 0, tmp);
+                if (!cur || ev->ts < cur[0]) {
+                    int64_t *x = st_touch(&w->st, KEY_HI(K_PT, 0, post), 0);
+                    if (!x)
+                        return -1;
+                    x[0] = ev->ts;
+                }
                 break;
             }
             case EW_EV_PROFILE: {
                 /* the latest snapshot of each coarsest bucket: "F:I" = followers,ts */
-                int64_t idx = floordiv(ev->ts, coarse->bucket_ms);
-                f[0] = 'F';
-                f[1] = ':';
-                size_t fl = 2 + put_i64(f + 2, idx);
-                const struct val *cur = ew_hmap_get(w->vals, f, fl);
-                if (!cur)
-                    cur = ew_hmap_get(w->snap, f, fl);
-                if (!cur || cur->v[1] <= ev->ts) { /* an earlier one of the bucket changes nothing */
-                    struct val *x = touch(w, f, fl);
-                    if (!x) {
-                        rc = -1;
-                        break;
-                    }
-                    x->v[0] = ev->aux;
-                    x->v[1] = ev->ts;
+                int64_t idx = floordiv(ev->ts, coarse->bucket_ms), tmp[EW_M__COUNT];
+                const int64_t *cur = st_get(&w->st, KEY_HI(K_SNAP, 0, 0), idx, tmp);
+                if (!cur || cur[1] <= ev->ts) { /* an earlier one of the bucket changes nothing */
+                    int64_t *x = st_touch(&w->st, KEY_HI(K_SNAP, 0, 0), idx);
+                    if (!x)
+                        return -1;
+                    x[0] = ev->aux;
+                    x[1] = ev->ts;
                 }
                 break;
             }
@@ -1594,7 +2015,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 return -1;
         }
         if (!have_wm) { /* every event was late: nothing changes */
-            if (ce && ce->blob)
+            if (ce && ce->mem)
                 ce->used = w->batch_no;
             continue;
         }
@@ -1612,10 +2033,10 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
         /* The account's state: the snapshot with the touched fields and the
          * watermark written over it, less the buckets that left their
          * retention, as one value; its expiry counts from this write. */
-        if (wm != wm0 || !ew_hmap_get(w->snap, "wm", 2))
-            field_set(w, "wm", 2, wm);
+        if ((wm != wm0 || !had_wm) && misc_set(&w->st, "wm", 2, wm) < 0)
+            return -1;
         size_t slen;
-        if (serialise(w, wm, &slen) < 0 || ew_cmd_begin(ops, "SET") < 0 ||
+        if (st_serialise(w, &w->st, wm, &slen) < 0 || ew_cmd_begin(ops, "SET") < 0 ||
             ew_cmd_str(ops, key) < 0 || ew_cmd_arg(ops, (const char *)w->sbuf, slen) < 0 ||
             ew_cmd_str(ops, "PX") < 0 ||
             ew_cmd_int(ops, coarse->retention_ms + coarse->bucket_ms + w->lateness_ms) < 0)
@@ -1651,11 +2072,11 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
             return -1;
 
         if (ce) {
-            if (ce->blob) {
+            if (ce->mem) {
                 w->cache_bytes -= ce->len;
                 w->cache_live--;
             }
-            if (cache_store(w, ce, slen, now) < 0)
+            if (cache_store(w, ce, now) < 0)
                 return -1;
         }
     }
@@ -1663,11 +2084,8 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
 }
 
 /* ---- the detectors' view ------------------------------------------------------------
- * During a fold the view reads the account's state through two maps: the
- * values this batch wrote (vals) over the values read (snap).  A standalone
- * view (tests) owns one map.  Counters are addressed by their Redis field
- * names, so the view and the stored layout cannot drift apart. */
-
+ * During a fold the view reads the account's state being folded (w->st); a
+ * standalone view (tests) owns one. */
 
 static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
                           size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm)
@@ -1679,19 +2097,21 @@ static void view_for_fold(struct ew_view *v, const struct ew_window *w, const ch
     v->nres = w->nres;
     v->now = now;
     v->wm = wm;
-    v->over = w->vals;
-    v->base = w->snap;
+    v->st = (struct st *)&w->st;
     v->w = w;
     v->head = head;
     v->upto = upto;
 }
 
-static const struct val *view_get(const struct ew_view *v, const char *f, size_t flen)
+/* The key's high word of a bucket of resolution res for the account (post
+ * == NULL) or one post; 0 when the state has nothing of that post. */
+static uint64_t view_bucket_hi(const struct ew_view *v, size_t res, const char *post,
+                               size_t post_len)
 {
-    const struct val *x = v->over ? ew_hmap_get(v->over, f, flen) : NULL;
-    if (!x && v->base)
-        x = ew_hmap_get(v->base, f, flen);
-    return x;
+    uint32_t sid = 0;
+    if (post && !(sid = st_intern(v->st, post, post_len, 0)))
+        return 0;
+    return KEY_HI(K_BUCKET, res, sid);
 }
 
 const char *ew_view_account(const struct ew_view *v, size_t *len)
@@ -1715,122 +2135,104 @@ int64_t ew_view_retention_ms(const struct ew_view *v, size_t r)
 int64_t ew_view_count(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
                       size_t post_len, int64_t idx)
 {
-    char f[1400];
+    int64_t tmp[EW_M__COUNT];
     if (res >= v->nres || (unsigned)m >= EW_M__COUNT)
         return 0;
-    int n = bucket_field(f, sizeof f, res, idx, post, post_len);
-    const struct val *x = view_get(v, f, (size_t)n);
-    return x ? x->v[m] : 0;
+    uint64_t hi = view_bucket_hi(v, res, post, post_len);
+    const int64_t *x = hi ? st_get(v->st, hi, idx, tmp) : NULL;
+    return x ? x[m] : 0;
 }
 
-int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
-                    size_t post_len, int64_t from_ms, int64_t to_ms)
+void ew_view_sums(const struct ew_view *v, size_t res, const char *post, size_t post_len,
+                  int64_t from_ms, int64_t to_ms, int64_t out[EW_M__COUNT])
 {
-    if (res >= v->nres || to_ms < from_ms || (unsigned)m >= EW_M__COUNT)
-        return 0;
+    memset(out, 0, EW_M__COUNT * sizeof *out);
+    if (res >= v->nres || to_ms < from_ms)
+        return;
     int64_t b = v->res[res].bucket_ms;
     int64_t lo = floordiv(from_ms, b), hi = floordiv(to_ms, b);
     /* never walk more buckets than the resolution keeps */
     int64_t keep = v->res[res].retention_ms / b + 1;
     if (hi - lo > keep)
         lo = hi - keep;
-    int64_t sum = 0;
-    char f[1400];
-    for (int64_t i = lo; i <= hi; i++) {
-        const struct val *x = view_get(v, f, (size_t)bucket_field(f, sizeof f, res, i, post,
-                                                                   post_len));
-        if (x)
-            sum += x->v[m];
-    }
-    return sum;
+    uint64_t khi = view_bucket_hi(v, res, post, post_len);
+    if (!khi)
+        return;
+    /* hot (every detector at every event): the buckets of one resolution and
+       post are next to each other in the index */
+    const struct st *s = v->st;
+    for (size_t i = lb(s->ix, s->nix, khi, lo);
+         i < s->nix && s->ix[i].hi == khi && s->ix[i].idx <= hi; i++)
+        st_add(s, &s->ix[i], out);
+    for (size_t i = lb(s->nx, s->nnx, khi, lo);
+         i < s->nnx && s->nx[i].hi == khi && s->nx[i].idx <= hi; i++)
+        st_add(s, &s->nx[i], out);
 }
 
-void ew_view_sums(const struct ew_view *v, size_t res, const char *post, size_t post_len,
-                  int64_t from_ms, int64_t to_ms, int64_t out[EW_M__COUNT])
+int64_t ew_view_sum(const struct ew_view *v, enum ew_metric m, size_t res, const char *post,
+                    size_t post_len, int64_t from_ms, int64_t to_ms)
 {
-    char f[1400];
-    memset(out, 0, EW_M__COUNT * sizeof *out);
-    if (res >= v->nres || to_ms < from_ms)
-        return;
-    int64_t b = v->res[res].bucket_ms;
-    int64_t lo = floordiv(from_ms, b), hi = floordiv(to_ms, b);
-    int64_t keep = v->res[res].retention_ms / b + 1;
-    if (hi - lo > keep)
-        lo = hi - keep;
-    /* hot (every detector at every event): the key is formatted once and its index
-       digits counted up in place */
-    size_t n = 0, ds = 0, de = 0;
-    for (int64_t i = lo; i <= hi; i++) {
-        if (i == lo || i <= 0 || !digits_up(f + ds, de - ds)) {
-            n = (size_t)bucket_field(f, sizeof f, res, i, post, post_len);
-            ds = (size_t)(strchr(f, ':') - f) + 1;
-            de = ds + (size_t)(i < 0);
-            while (de < n && f[de] >= '0' && f[de] <= '9')
-                de++;
-        }
-        const struct val *x = view_get(v, f, n);
-        if (x)
-            for (int m = 0; m < EW_M__COUNT; m++)
-                out[m] += x->v[m];
-    }
+    int64_t out[EW_M__COUNT];
+    if ((unsigned)m >= EW_M__COUNT)
+        return 0;
+    ew_view_sums(v, res, post, post_len, from_ms, to_ms, out);
+    return out[m];
 }
 
 int64_t ew_view_post_time(const struct ew_view *v, const char *post, size_t post_len)
 {
-    char f[1400];
-    int n = snprintf(f, sizeof f, "pt:%.*s", (int)post_len, post);
-    if (n >= (int)sizeof f)
-        n = (int)sizeof f - 1;
-    const struct val *x = view_get(v, f, (size_t)n);
-    return x ? x->v[0] : -1;
-}
-
-static size_t collect_posts(const struct ew_hmap *m, const struct ew_view *v,
-                            struct ew_post_ref *out, size_t cap, size_t n, int skip_over)
-{
-    if (!m)
-        return n;
-    size_t cnt = ew_hmap_count(m);
-    for (size_t i = 0; i < cnt; i++) {
-        const char *k;
-        size_t kl;
-        struct val *val = ew_hmap_at(m, i, &k, &kl);
-        if (kl < 4 || memcmp(k, "pt:", 3) != 0)
-            continue;
-        if (skip_over && v->over && ew_hmap_get(v->over, k, kl))
-            continue; /* the newer value is in over */
-        if (n < cap) {
-            out[n].post = k + 3;
-            out[n].post_len = kl - 3;
-            out[n].published_ms = val->v[0];
-        }
-        n++;
-    }
-    return n;
+    int64_t tmp[EW_M__COUNT];
+    uint32_t sid = st_intern(v->st, post, post_len, 0);
+    const int64_t *x = sid ? st_get(v->st, KEY_HI(K_PT, 0, sid), 0, tmp) : NULL;
+    return x ? x[0] : -1;
 }
 
 size_t ew_view_posts(const struct ew_view *v, struct ew_post_ref *out, size_t cap)
 {
-    size_t n = collect_posts(v->over, v, out, cap, 0, 0);
-    return collect_posts(v->base, v, out, cap, n, 1);
+    const struct st *s = v->st;
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const struct ient *a = pass ? s->nx : s->ix;
+        size_t na = pass ? s->nnx : s->nix;
+        for (size_t i = lb(a, na, KEY_HI(K_PT, 0, 0), INT64_MIN);
+             i < na && KEY_KIND(a[i].hi) == K_PT; i++, n++) {
+            if (n >= cap)
+                continue;
+            int64_t t = 0;
+            st_add(s, &a[i], &t);
+            out[n].post = st_str(s, KEY_SID(a[i].hi), &out[n].post_len);
+            out[n].published_ms = t;
+        }
+    }
+    return n;
 }
 
 int ew_view_followers(const struct ew_view *v, int64_t at_ms, int64_t *followers,
                       int64_t *snap_ms)
 {
     const struct ew_resolution *c = &v->res[v->nres - 1];
+    const struct st *s = v->st;
     int64_t hi = floordiv(at_ms, c->bucket_ms);
     int64_t lo = hi - c->retention_ms / c->bucket_ms;
-    char f[48] = "F:";
-    for (int64_t i = hi; i >= lo; i--) {
-        /* hot (detectors look back up to the coarsest retention): no snprintf */
-        size_t n = 2 + put_i64(f + 2, i);
-        const struct val *x = view_get(v, f, n);
-        if (!x || x->v[1] > at_ms || !x->v[1])
-            continue; /* none in this bucket, or only a later one (in the current bucket), or
-                         one of the older layout without its time */
-        *followers = x->v[0];
-        *snap_ms = x->v[1];
+    const uint64_t khi = KEY_HI(K_SNAP, 0, 0);
+    /* newest first, from the bucket of at_ms back over the coarsest retention (the
+       stored and the new snapshots merged) */
+    size_t i = hi == INT64_MAX ? s->nix : lb(s->ix, s->nix, khi, hi + 1);
+    size_t j = hi == INT64_MAX ? s->nnx : lb(s->nx, s->nnx, khi, hi + 1);
+    for (;;) {
+        int ok_i = i > 0 && s->ix[i - 1].hi == khi && s->ix[i - 1].idx >= lo;
+        int ok_j = j > 0 && s->nx[j - 1].hi == khi && s->nx[j - 1].idx >= lo;
+        if (!ok_i && !ok_j)
+            break;
+        const struct ient *e =
+            ok_i && (!ok_j || s->ix[i - 1].idx > s->nx[j - 1].idx) ? &s->ix[--i] : &s->nx[--j];
+        int64_t x[EW_M__COUNT] = {0};
+        st_add(s, e, x);
+        if (x[1] > at_ms || !x[1])
+            continue; /* only a later one (in the current bucket), or one of the older
+                         layout without its time */
+        *followers = x[0];
+        *snap_ms = x[1];
         return 0;
     }
     return -1;
@@ -1897,18 +2299,20 @@ size_t ew_view_samples(const struct ew_view *v, const char *post, size_t post_le
 struct ew_view *ew_view_new(const char *account, const struct ew_resolution *res, size_t nres)
 {
     struct ew_view *v = calloc(1, sizeof *v);
-    if (!v || nres == 0 || nres > EW_MAX_RES)
+    if (!v)
+        return NULL;
+    if (nres == 0 || nres > EW_MAX_RES)
         goto fail;
-    v->own = ew_hmap_new(sizeof(struct val));
+    v->own.smap = ew_hmap_new(sizeof(uint32_t));
     v->own_account = strdup(account);
-    if (!v->own || !v->own_account)
+    if (!v->own.smap || !v->own_account)
         goto fail;
     memcpy(v->own_res, res, nres * sizeof *res);
     v->res = v->own_res;
     v->nres = nres;
     v->account = v->own_account;
     v->account_len = strlen(account);
-    v->over = v->own;
+    v->st = &v->own;
     v->head = v->upto = NONE;
     return v;
 fail:
@@ -1920,7 +2324,7 @@ void ew_view_free(struct ew_view *v)
 {
     if (!v)
         return;
-    ew_hmap_free(v->own);
+    st_free(&v->own);
     free(v->own_account);
     for (size_t i = 0; i < v->nsamples; i++) {
         free(v->sample_posts[i]);
@@ -1939,40 +2343,40 @@ void ew_view_set_now(struct ew_view *v, int64_t now_ms, int64_t watermark_ms)
     v->wm = watermark_ms;
 }
 
-/* Set (add = 0) or add to metric m (v[0] for plain fields) of field f. */
-static int own_set(struct ew_view *v, const char *f, size_t flen, int m, int64_t val, int add)
+/* The values of a bucket of a standalone view, created when absent. */
+static int64_t *own_bucket(struct ew_view *v, size_t res, const char *post, int64_t idx)
 {
-    struct val *x = ew_hmap_upsert(v->own, f, flen, NULL);
-    if (!x)
-        return -1;
-    x->v[m] = add ? x->v[m] + val : val;
-    return 0;
+    uint32_t sid = 0;
+    if (post && !(sid = st_intern(&v->own, post, strlen(post), 1)))
+        return NULL;
+    return st_touch(&v->own, KEY_HI(K_BUCKET, res, sid), idx);
 }
 
 int ew_view_set_count(struct ew_view *v, enum ew_metric m, size_t res, const char *post,
                       int64_t idx, int64_t n)
 {
-    char f[1400];
-    if (!v->own || res >= v->nres || (unsigned)m >= EW_M__COUNT)
+    if (v->st != &v->own || res >= v->nres || (unsigned)m >= EW_M__COUNT)
         return -1;
-    int l = bucket_field(f, sizeof f, res, idx, post, post ? strlen(post) : 0);
-    return own_set(v, f, (size_t)l, m, n, 0);
+    int64_t *x = own_bucket(v, res, post, idx);
+    if (!x)
+        return -1;
+    x[m] = n;
+    return 0;
 }
 
 int ew_view_add(struct ew_view *v, enum ew_metric m, const char *post, int64_t ts, int64_t n)
 {
-    char f[1400];
-    if (!v->own || (unsigned)m >= EW_M__COUNT)
+    if (v->st != &v->own || (unsigned)m >= EW_M__COUNT)
         return -1;
     for (size_t r = 0; r < v->nres; r++) {
-        int64_t idx = floordiv(ts, v->res[r].bucket_ms);
-        int l = bucket_field(f, sizeof f, r, idx, NULL, 0);
-        if (own_set(v, f, (size_t)l, m, n, 1) < 0)
+        int64_t idx = floordiv(ts, v->res[r].bucket_ms), *x;
+        if (!(x = own_bucket(v, r, NULL, idx)))
             return -1;
+        x[m] += n;
         if (post) {
-            l = bucket_field(f, sizeof f, r, idx, post, strlen(post));
-            if (own_set(v, f, (size_t)l, m, n, 1) < 0)
+            if (!(x = own_bucket(v, r, post, idx)))
                 return -1;
+            x[m] += n;
         }
     }
     return 0;
@@ -1980,26 +2384,28 @@ int ew_view_add(struct ew_view *v, enum ew_metric m, const char *post, int64_t t
 
 int ew_view_set_post_time(struct ew_view *v, const char *post, int64_t ms)
 {
-    char f[1400];
-    if (!v->own)
+    uint32_t sid;
+    int64_t *x;
+    if (v->st != &v->own || !(sid = st_intern(&v->own, post, strlen(post), 1)) ||
+        !(x = st_touch(&v->own, KEY_HI(K_PT, 0, sid), 0)))
         return -1;
-    int l = snprintf(f, sizeof f, "pt:%s", post);
-    return own_set(v, f, (size_t)(l < (int)sizeof f ? l : (int)sizeof f - 1), 0, ms, 0);
+    x[0] = ms;
+    return 0;
 }
 
 int ew_view_add_snapshot(struct ew_view *v, int64_t ts, int64_t followers)
 {
-    char f[48];
-    if (!v->own)
+    if (v->st != &v->own)
         return -1;
     int64_t idx = floordiv(ts, v->res[v->nres - 1].bucket_ms);
-    int l = snprintf(f, sizeof f, "F:%" PRId64, idx);
-    const struct val *t = ew_hmap_get(v->own, f, (size_t)l);
-    if (t && t->v[1] > ts)
-        return 0; /* a later snapshot of the same bucket wins, as in the fold */
-    if (own_set(v, f, (size_t)l, 1, ts, 0) < 0)
+    int64_t *x = st_touch(&v->own, KEY_HI(K_SNAP, 0, 0), idx);
+    if (!x)
         return -1;
-    return own_set(v, f, (size_t)l, 0, followers, 0);
+    if (x[1] > ts)
+        return 0; /* a later snapshot of the same bucket wins, as in the fold */
+    x[0] = followers;
+    x[1] = ts;
+    return 0;
 }
 
 int ew_view_add_sample(struct ew_view *v, const char *post, const struct ew_sample *s)
