@@ -318,7 +318,7 @@ static const struct ew_option options[] = {
     /* replay */
     {"replay.namespace", EW_OPT_STRING, "", 0, 0, OFF(replay.ns), NULL, 0,
      "Redis key namespace of a replay; \"\" = \"replay:<run id>:\"", NULL},
-    {"replay.batch_events", EW_OPT_INT, "20000", 1, 1000000, OFF(replay.batch_events), NULL, 0,
+    {"replay.batch_events", EW_OPT_INT, "50000", 1, 1000000, OFF(replay.batch_events), NULL, 0,
      "events per batch in a replay (live uses batch.max_events)", NULL},
     {"replay.progress_interval", EW_OPT_DURATION, "1s", 100, 3600000,
      OFF(replay.progress_interval_ms), NULL, 0,
