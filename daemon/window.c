@@ -45,7 +45,8 @@ static int is_packed(const char *f, size_t len)
  * resolution, then a string id (the post of "R:I:POST" and "pt:POST", the
  * whole name of other fields; 0 for the account's own buckets), then the
  * bucket index.  The fields a batch writes get their values in an overlay
- * (ovl: slot + 1) and new fields are inserted into the index in order.
+ * (struct ient's len says which slot) and new fields go into a small sorted
+ * array of their own.
  * Serialising walks the index once: runs of untouched fields are copied
  * from the blob as they were, the others encoded; the new blob and index
  * (and the string table) are what the state cache keeps, so a cached
@@ -59,10 +60,10 @@ enum { K_MISC = 0, K_PT, K_SNAP, K_BUCKET };
 struct ient {
     uint64_t hi;
     int64_t idx;
-    uint32_t off, len; /* the field in the blob (len 0: not in it) */
-    uint32_t ovl;      /* overlay slot + 1 (0: the blob's values) */
-    uint32_t redo;     /* st_parse: stored with another expiry (encode anew) */
+    uint32_t off, len; /* the field in the blob (len 0: not in it), or len = OVL | slot:
+                          its values are in the overlay (to be encoded anew) */
 };
+#define OVL 0x80000000u
 struct sref {
     uint32_t off, len; /* in names */
 };
@@ -1188,8 +1189,8 @@ static struct ient *st_find(const struct st *s, uint64_t hi, int64_t idx)
 /* Add the values of entry e to out. */
 static void st_add(const struct st *s, const struct ient *e, int64_t *out)
 {
-    if (e->ovl) {
-        const int64_t *v = s->ov[e->ovl - 1].v;
+    if (e->len & OVL) {
+        const int64_t *v = s->ov[e->len & ~OVL].v;
         for (int m = 0; m < EW_M__COUNT; m++)
             out[m] += v[m];
     } else {
@@ -1205,8 +1206,8 @@ static const int64_t *st_get(const struct st *s, uint64_t hi, int64_t idx,
     const struct ient *e = st_find(s, hi, idx);
     if (!e)
         return NULL;
-    if (e->ovl)
-        return s->ov[e->ovl - 1].v;
+    if (e->len & OVL)
+        return s->ov[e->len & ~OVL].v;
     memset(tmp, 0, EW_M__COUNT * sizeof *tmp);
     rec_add(s->blob + e->off, e->len, tmp);
     return tmp;
@@ -1215,15 +1216,15 @@ static const int64_t *st_get(const struct st *s, uint64_t hi, int64_t idx,
 /* Give entry e its values in the overlay (it will be encoded anew). */
 static int64_t *st_own(struct st *s, struct ient *e)
 {
-    if (e->ovl)
-        return s->ov[e->ovl - 1].v;
-    if (GROW(s->ov, s->ovcap, s->nov + 1) < 0)
+    if (e->len & OVL)
+        return s->ov[e->len & ~OVL].v;
+    if (s->nov >= OVL || GROW(s->ov, s->ovcap, s->nov + 1) < 0)
         return NULL;
     int64_t *v = s->ov[s->nov].v;
     memset(v, 0, sizeof s->ov[0].v);
     if (e->len)
         rec_add(s->blob + e->off, e->len, v);
-    e->ovl = (uint32_t)++s->nov;
+    e->len = OVL | (uint32_t)s->nov++;
     return v;
 }
 
@@ -1389,8 +1390,12 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
             return -1;
         e->off = (uint32_t)(f - p);
         e->len = (uint32_t)(q - f);
-        e->redo = dead_of(w, s, e) != v.dead_at; /* written under another retention */
+        if (e->len >= OVL)
+            return -1;
         s->nix++;
+        /* written under another retention: encoded anew */
+        if (dead_of(w, s, e) != v.dead_at && !st_own(s, e))
+            return -1;
         f = q;
     }
     if (rc < 0)
@@ -1409,9 +1414,6 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
         }
         s->nix = n;
     }
-    for (size_t i = 0; i < s->nix; i++)
-        if (s->ix[i].redo && !st_own(s, &s->ix[i]))
-            return -1;
     return 0;
 }
 
@@ -1556,6 +1558,20 @@ static void st_gc(struct st *s)
     free(map);
 }
 
+/* Copy the stored fields s->blob[run..run + *run_len) to w->sbuf + *len. */
+static int flush_run(struct ew_window *w, const struct st *s, size_t *len, size_t run,
+                     size_t *run_len)
+{
+    if (!*run_len)
+        return 0;
+    if (sbuf_reserve(w, *len, *run_len) < 0)
+        return -1;
+    memcpy(w->sbuf + *len, s->blob + run, *run_len);
+    *len += *run_len;
+    *run_len = 0;
+    return 0;
+}
+
 /* The account's state after the fold, serialised into w->sbuf[0..*out), less
  * the fields that left their retention at watermark wm: untouched fields are
  * copied as they were (runs of them in one copy), the others encoded.  s
@@ -1582,42 +1598,32 @@ static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *o
             /* a post's publication time leaves with the coarsest retention,
                unless the batch (re)wrote it */
             v = st_get(s, e.hi, e.idx, tmp);
-            if (!e.ovl && v[0] + coarse_keep <= wm)
+            if (!(e.len & OVL) && v[0] + coarse_keep <= wm)
                 continue;
         } else if (dead_of(w, s, &e) <= wm) {
             continue;
         }
-        if (!e.ovl) {
+        if (!(e.len & OVL)) {
             if (!run_len || run + run_len != e.off) {
-                if (sbuf_reserve(w, len, run_len) < 0)
+                if (flush_run(w, s, &len, run, &run_len) < 0)
                     return -1;
-                memcpy(w->sbuf + len, s->blob + run, run_len);
-                len += run_len;
                 run = e.off;
-                run_len = 0;
             }
             e.off = (uint32_t)(len + run_len);
             run_len += e.len;
         } else {
-            if (sbuf_reserve(w, len, run_len) < 0)
+            if (flush_run(w, s, &len, run, &run_len) < 0)
                 return -1;
-            memcpy(w->sbuf + len, s->blob + run, run_len);
-            len += run_len;
-            run_len = 0;
             size_t at = len;
-            if (put_field(w, &len, s, &e, s->ov[e.ovl - 1].v) < 0)
+            if (put_field(w, &len, s, &e, s->ov[e.len & ~OVL].v) < 0)
                 return -1;
             e.off = (uint32_t)at;
             e.len = (uint32_t)(len - at);
-            e.ovl = 0;
         }
-        e.redo = 0;
         s->ox[k++] = e;
     }
-    if (sbuf_reserve(w, len, run_len) < 0)
+    if (flush_run(w, s, &len, run, &run_len) < 0)
         return -1;
-    memcpy(w->sbuf + len, s->blob + run, run_len);
-    len += run_len;
     struct ient *t = s->ixbuf;
     size_t tc = s->ixcap;
     s->ix = s->ixbuf = s->ox;
@@ -2198,10 +2204,10 @@ size_t ew_view_posts(const struct ew_view *v, struct ew_post_ref *out, size_t ca
              i < na && KEY_KIND(a[i].hi) == K_PT; i++, n++) {
             if (n >= cap)
                 continue;
-            int64_t t = 0;
-            st_add(s, &a[i], &t);
+            int64_t t[EW_M__COUNT] = {0};
+            st_add(s, &a[i], t);
             out[n].post = st_str(s, KEY_SID(a[i].hi), &out[n].post_len);
-            out[n].published_ms = t;
+            out[n].published_ms = t[0];
         }
     }
     return n;
