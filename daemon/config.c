@@ -44,7 +44,7 @@ static const struct ew_option options[] = {
      "topic for rejected messages with reason headers; \"\" = count and log only", NULL},
     {"kafka.shutdown_timeout", EW_OPT_DURATION, "10s", 100, 600000, OFF(kafka.shutdown_timeout_ms),
      NULL, 0, "bound on a clean shutdown (finish batch, commit, leave group)", NULL},
-    {"kafka.max_buffered_bytes", EW_OPT_SIZE, "32MiB", 1048576, 17179869184.0,
+    {"kafka.max_buffered_bytes", EW_OPT_SIZE, "16MiB", 1048576, 17179869184.0,
      OFF(kafka.max_buffered_bytes), NULL, EW_OPT_RESTART,
      "input held in memory before partitions are paused (back-pressure)", NULL},
     {"kafka.properties", EW_OPT_PROPS, "", NOLIM, OFF(kafka.properties), NULL, EW_OPT_RESTART,
