@@ -87,6 +87,8 @@ struct st {
     size_t smap_n;
     struct ovals *ov;
     size_t nov, ovcap;
+    uint32_t *gcmap; /* st_gc's scratch */
+    size_t gccap;
 };
 static void st_free(struct st *s);
 
@@ -1112,6 +1114,7 @@ static void st_free(struct st *s)
     free(s->strs);
     free(s->names);
     free(s->ov);
+    free(s->gcmap);
     ew_hmap_free(s->smap);
     memset(s, 0, sizeof *s);
 }
@@ -1269,12 +1272,12 @@ static struct ient *st_misc(const struct st *s, const char *name, size_t len)
 
 static int64_t misc_get(const struct st *s, const char *name, size_t len, int *found)
 {
-    int64_t tmp[EW_M__COUNT];
+    int64_t v[EW_M__COUNT] = {0};
     const struct ient *e = st_misc(s, name, len);
     *found = e != NULL;
-    if (!e)
-        return 0;
-    return st_get(s, e->hi, e->idx, tmp)[0];
+    if (e)
+        st_add(s, e, v);
+    return v[0];
 }
 
 static int misc_set(struct st *s, const char *name, size_t len, int64_t value)
@@ -1520,9 +1523,10 @@ static void st_gc(struct st *s)
 {
     if (s->nstr < 64)
         return;
-    uint32_t *map = calloc(s->nstr + 1, sizeof *map);
-    if (!map)
+    if (GROW(s->gcmap, s->gccap, s->nstr + 1) < 0)
         return; /* kept: only memory */
+    uint32_t *map = s->gcmap;
+    memset(map, 0, (s->nstr + 1) * sizeof *map);
     size_t used = 0;
     for (size_t i = 0; i < s->nix; i++) {
         uint32_t sid = KEY_SID(s->ix[i].hi);
@@ -1531,10 +1535,8 @@ static void st_gc(struct st *s)
             used++;
         }
     }
-    if (used * 2 >= s->nstr) {
-        free(map);
+    if (used * 2 >= s->nstr)
         return;
-    }
     size_t n = 0, nl = 0;
     for (size_t id = 1; id <= s->nstr; id++) {
         if (!map[id])
@@ -1555,7 +1557,6 @@ static void st_gc(struct st *s)
     s->nlen = nl;
     s->smap_n = 0;
     ew_hmap_clear(s->smap);
-    free(map);
 }
 
 /* Copy the stored fields s->blob[run..run + *run_len) to w->sbuf + *len. */
@@ -1592,14 +1593,15 @@ static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *o
             e = s->ix[i++];
         else
             e = s->nx[j++];
-        int64_t tmp[EW_M__COUNT];
-        const int64_t *v = NULL;
         if (KEY_KIND(e.hi) == K_PT) {
             /* a post's publication time leaves with the coarsest retention,
                unless the batch (re)wrote it */
-            v = st_get(s, e.hi, e.idx, tmp);
-            if (!(e.len & OVL) && v[0] + coarse_keep <= wm)
-                continue;
+            if (!(e.len & OVL)) {
+                int64_t t[EW_M__COUNT] = {0};
+                st_add(s, &e, t);
+                if (t[0] + coarse_keep <= wm)
+                    continue;
+            }
         } else if (dead_of(w, s, &e) <= wm) {
             continue;
         }
@@ -1709,7 +1711,7 @@ struct ew_view {
     size_t nsamples, scap;
 };
 
-static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
+static void view_for_fold(struct ew_view *v, struct ew_window *w, const char *acct,
                           size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm);
 
 /* The expiry of an account's fingerprint hash of one hour: the hour it
@@ -2093,7 +2095,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
  * During a fold the view reads the account's state being folded (w->st); a
  * standalone view (tests) owns one. */
 
-static void view_for_fold(struct ew_view *v, const struct ew_window *w, const char *acct,
+static void view_for_fold(struct ew_view *v, struct ew_window *w, const char *acct,
                           size_t alen, uint32_t head, uint32_t upto, int64_t now, int64_t wm)
 {
     memset(v, 0, sizeof *v);
@@ -2103,7 +2105,7 @@ static void view_for_fold(struct ew_view *v, const struct ew_window *w, const ch
     v->nres = w->nres;
     v->now = now;
     v->wm = wm;
-    v->st = (struct st *)&w->st;
+    v->st = &w->st; /* its lookups build the string map when first needed */
     v->w = w;
     v->head = head;
     v->upto = upto;
