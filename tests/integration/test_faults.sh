@@ -13,7 +13,7 @@
 #   5 a storm of malformed messages of every reject reason among valid ones:
 #     valid ones counted exactly, every bad one dead-lettered with its reason
 #   6 messages at and one byte over every size limit
-#   7 overload: a backlog produced >10x faster than the daemon applies it,
+#   7 overload: the whole backlog waits in the broker (produced while the daemon is paused),
 #     into 48 partitions: peak RSS under 128 MB, every event applied once
 #   8 file sink on a full disk (/dev/full): detection goes on, alerts pending
 #   9 webhook answering 500 (then 200) and one that never answers: detection
@@ -332,7 +332,7 @@ sample_rss() { # PID: update PEAK (kB)
     return 0
 }
 case_7() {
-    local n b7 d kc t0 t1 t2 limit base rate prate ratio held
+    local n b7 d kc t0 t1 t2 limit base rate prate held
     n=$(scale 300000 60000)
     # ASan's shadow memory and quarantine inflate RSS: the bound is for the real build.
     limit=$(scale $((128 * 1024)) $((1024 * 1024)))
@@ -345,23 +345,25 @@ case_7() {
     PEAK=0
     sample_rss "$d"
     base=$PEAK
+    # The whole backlog waits in the broker before the daemon reads any of it: the daemon is
+    # paused while kcat produces, so the input is ahead of it however fast either of them runs.
+    kill -STOP "$d"
     t0=$(now_ms)
     spawn kcat7 kcat -P -b "$b7" -t c7 -K $'\t' -l "$T/c7.txt"
     kc=$SPAWNED
-    wait_until 120 "sample_rss $d; ! kill -0 $kc 2>/dev/null"
+    wait_until 120 "! kill -0 $kc 2>/dev/null"
     wait "$kc"
     check "7: kcat produced the backlog" [ $? -eq 0 ]
     t1=$(now_ms)
+    check "7: nothing applied while the daemon was paused" [ "$(applied "$RP" c7)" -eq 0 ]
+    kill -CONT "$d"
     wait_until 240 "sample_rss $d; all_applied $RP c7 $n || ! alive $d"
     t2=$(now_ms)
     check "7: the daemon applies all $n events" all_applied "$RP" c7 "$n"
-    rate=$((n * 1000 / (t2 - t0 > 0 ? t2 - t0 : 1)))
+    rate=$((n * 1000 / (t2 - t1 > 0 ? t2 - t1 : 1)))
     prate=$((n * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
-    ratio=$((prate / (rate > 0 ? rate : 1)))
-    diag "7: produced $n events in $((t1 - t0)) ms ($prate/s), applied in $((t2 - t0)) ms ($rate/s): input ${ratio}x the apply rate"
+    diag "7: produced $n events in $((t1 - t0)) ms ($prate/s) while paused, applied in $((t2 - t1)) ms ($rate/s)"
     diag "7: RSS $((base / 1024)) MB idle, peak $((PEAK / 1024)) MB (bound $((limit / 1024)) MB)"
-    # aimed at 10x; on a loaded machine kcat slows down too, so only >= 5x is required
-    check "7: the backlog arrived much faster than the daemon applies it (${ratio}x)" [ "$ratio" -ge 5 ]
     check "7: peak RSS $((PEAK / 1024)) MB stays under $((limit / 1024)) MB" \
         [ "$PEAK" -gt 0 -a "$PEAK" -lt "$limit" ]
     if ! $CHECK verify --port "$RP" --prefix c7: --expected "$T/c7.json" >"$T/c7.verify"; then
