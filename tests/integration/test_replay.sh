@@ -27,6 +27,18 @@ check "two replays (gzip, plain) give byte-identical alert files" cmp -s "$T/a1.
 replay -o - - <"$T/dump.jsonl" >"$T/a3.jsonl" 2>"$T/r3.err"
 check "stdin ('-') and stdout ('-o -') work the same" cmp -s "$T/a1.jsonl" "$T/a3.jsonl"
 check "the campaigns raise alerts ($(wc -l <"$T/a1.jsonl"))" [ "$(wc -l <"$T/a1.jsonl")" -gt 0 ]
+gzip -c "$T/dump.jsonl" | replay -o "$T/a5.jsonl" - 2>"$T/r5.err"
+check "gzip through a pipe gives the same alerts" cmp -s "$T/a1.jsonl" "$T/a5.jsonl"
+
+# A gzip dump cut short is a read error, not a quiet end: exit 1, with where it stopped.
+size=$(stat -c %s "$T/dump.jsonl.gz")
+head -c $((size / 2)) "$T/dump.jsonl.gz" >"$T/cut.jsonl.gz"
+replay -o "$T/a6.jsonl" "$T/cut.jsonl.gz" 2>"$T/r6.err"; rc=$?
+check "a truncated gzip dump fails the replay (exit $rc)" [ "$rc" -eq 1 ]
+check "the error names the file, the last whole line and the cause" \
+    grep -qE "cut.jsonl.gz: read error after line [0-9]+: the gzip stream is cut short" "$T/r6.err"
+head -c $((size / 2)) "$T/dump.jsonl.gz" | replay -o "$T/a7.jsonl" - 2>"$T/r7.err"; rc=$?
+check "the same through a pipe (exit $rc)" [ "$rc" -eq 1 ] && grep -q "cut short" "$T/r7.err"
 
 # Malformed lines in the middle of a dump: counted with line numbers, never fatal.
 { head -n 100 "$T/dump.jsonl"; echo '{not json'; echo '[1,2]';
