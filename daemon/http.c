@@ -505,6 +505,9 @@ static void render_metrics(struct sbuf *b, const struct ew_metrics_hub *s)
     m_counter(b, "engwatch_kafka_commits_total", "Kafka offset commits.", m->commits);
     m_counter(b, "engwatch_kafka_commit_errors_total", "Kafka offset commits that failed.",
               m->commit_errors);
+    m_counter(b, "engwatch_kafka_fetch_nudges_total",
+              "Requests sent to wake fetching after the consumer queue drained (librdkafka 2.0).",
+              m->fetch_nudges);
     m_counter(b, "engwatch_backpressure_pauses_total",
               "Times partitions were paused for back-pressure.", m->pauses);
     m_hist(b, "engwatch_batch_duration_ms", "Time to apply one micro-batch, in milliseconds.",

@@ -5,13 +5,27 @@
  * log, offset commit) is served from rd_kafka_consumer_poll() on the
  * pipeline's thread.  The dead-letter producer's callbacks are served by
  * rd_kafka_poll()/rd_kafka_flush() on the same thread.  So nothing here needs
- * a lock.
+ * a lock, but the fetch nudger's hand-over below.
+ *
+ * Fetch nudges.  librdkafka 2.0 stops fetching while the consumer queue holds
+ * queued.min.messages or queued.max.messages.kbytes, and looks again only when
+ * a broker thread wakes up: on a response, a request to send, or its 1 s tick
+ * (2.1 added fetch.queue.backoff.ms for this).  Catching up a backlog, the
+ * daemon drains the queue long before the tick and then waits: it consumed
+ * about queued.min.messages events a second whatever its speed (make bench:
+ * 140k/s; 300k/s with a queue three times as big).  So when the queue has been
+ * near a limit and has drained to half of it, a helper thread asks the leaders
+ * of the assigned partitions for their end offsets (rd_kafka_offsets_for_times,
+ * which blocks, hence the thread): each leader's broker thread wakes up to send
+ * it and fetches again at once.  One nudge at a time; none while the queue is
+ * short, so an idle or keeping-up consumer sends none.
  */
 #include "engwatch/source_kafka.h"
 #include "engwatch/log.h"
 #include "engwatch/store.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +52,19 @@ struct ew_source_kafka {
     int in_revoke; /* commit synchronously while partitions are being revoked */
     int joined;    /* an assignment (possibly empty) has been received */
     char fatal[512];
+
+    /* fetch nudges (see the top of the file) */
+    rd_kafka_queue_t *cq;          /* the consumer queue, for its length */
+    int64_t q_msgs, q_bytes;       /* librdkafka's limits: queued.min.messages, .kbytes */
+    uint64_t seen, seen_bytes;     /* messages polled and their payload bytes */
+    int q_full;                    /* the queue was near a limit since the last nudge */
+    pthread_t nudger;
+    int nudger_up;
+    pthread_mutex_t nmu;
+    pthread_cond_t ncv;
+    rd_kafka_topic_partition_list_t *nudge_list; /* handed to the thread; NULL: none */
+    int nudging;                   /* a nudge is posted or in flight */
+    int nquit;
 };
 
 /* Properties that only a consumer understands: not passed to the producer,
@@ -281,6 +308,100 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* ---- fetch nudges (see the top of the file) ------------------------------- */
+
+static void *nudger_main(void *arg)
+{
+    struct ew_source_kafka *s = arg;
+    pthread_mutex_lock(&s->nmu);
+    for (;;) {
+        while (!s->nudge_list && !s->nquit)
+            pthread_cond_wait(&s->ncv, &s->nmu);
+        if (s->nquit)
+            break;
+        rd_kafka_topic_partition_list_t *l = s->nudge_list;
+        s->nudge_list = NULL;
+        pthread_mutex_unlock(&s->nmu);
+        /* the answer does not matter: sending the request woke the fetchers */
+        rd_kafka_offsets_for_times(s->rk, l, 2000);
+        rd_kafka_topic_partition_list_destroy(l);
+        pthread_mutex_lock(&s->nmu);
+        s->nudging = 0;
+    }
+    pthread_mutex_unlock(&s->nmu);
+    return NULL;
+}
+
+static void nudge(struct ew_source_kafka *s)
+{
+    if (!s->nudger_up || s->nparts == 0)
+        return;
+    pthread_mutex_lock(&s->nmu);
+    if (!s->nudging) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->nparts);
+        for (size_t i = 0; i < s->nparts; i++) /* offset = timestamp: -1 is the end */
+            rd_kafka_topic_partition_list_add(l, s->parts[i].topic, s->parts[i].partition)
+                ->offset = RD_KAFKA_OFFSET_END;
+        s->nudge_list = l;
+        s->nudging = 1;
+        s->m->fetch_nudges++;
+        pthread_cond_signal(&s->ncv);
+    }
+    pthread_mutex_unlock(&s->nmu);
+}
+
+/* Every so many messages: has the queue been near a limit, and has it drained
+ * to half of it since?  Queue bytes are estimated from the mean payload. */
+static void watch_queue(struct ew_source_kafka *s)
+{
+    int64_t q = (int64_t)rd_kafka_queue_length(s->cq);
+    int64_t qb = s->seen ? q * (int64_t)(s->seen_bytes / s->seen) : 0;
+    if (q >= s->q_msgs - s->q_msgs / 8 || qb >= s->q_bytes - s->q_bytes / 8) {
+        s->q_full = 1;
+    } else if (s->q_full && q <= s->q_msgs / 2 && qb <= s->q_bytes / 2) {
+        s->q_full = 0;
+        nudge(s);
+    }
+}
+
+static int64_t conf_int(rd_kafka_t *rk, const char *name, int64_t dflt)
+{
+    char buf[64];
+    size_t n = sizeof buf;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &n) != RD_KAFKA_CONF_OK)
+        return dflt;
+    return strtoll(buf, NULL, 10);
+}
+
+static void start_nudger(struct ew_source_kafka *s)
+{
+    s->cq = rd_kafka_queue_get_consumer(s->rk);
+    s->q_msgs = conf_int(s->rk, "queued.min.messages", 100000);
+    s->q_bytes = conf_int(s->rk, "queued.max.messages.kbytes", 65536) * 1024;
+    if (s->cq && pthread_create(&s->nudger, NULL, nudger_main, s) == 0)
+        s->nudger_up = 1;
+    else
+        EW_LOG(EW_WARN, "source", "no fetch nudger: catching up may be slower");
+}
+
+static void stop_nudger(struct ew_source_kafka *s)
+{
+    if (s->nudger_up) {
+        pthread_mutex_lock(&s->nmu);
+        s->nquit = 1;
+        pthread_cond_signal(&s->ncv);
+        pthread_mutex_unlock(&s->nmu);
+        pthread_join(s->nudger, NULL);
+        s->nudger_up = 0;
+        if (s->nudge_list)
+            rd_kafka_topic_partition_list_destroy(s->nudge_list);
+        s->nudge_list = NULL;
+    }
+    if (s->cq)
+        rd_kafka_queue_destroy(s->cq);
+    s->cq = NULL;
+}
+
 /* ---- set-up --------------------------------------------------------------- */
 
 static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
@@ -349,6 +470,8 @@ int ew_source_kafka_new(struct ew_source_kafka **out, const struct ew_config *cf
     }
     s->hooks = *hooks;
     s->m = metrics;
+    pthread_mutex_init(&s->nmu, NULL);
+    pthread_cond_init(&s->ncv, NULL);
 
     /* Our defaults first; kafka.properties may override all but the
      * commit settings, which the exactly-once design depends on. */
@@ -366,6 +489,10 @@ int ew_source_kafka_new(struct ew_source_kafka **out, const struct ew_config *cf
          * and faster (batches mix more partitions). */
         conf_set(conf, "fetch.max.bytes", "4194304", err, errlen) < 0 ||
         conf_set(conf, "max.partition.fetch.bytes", "131072", err, errlen) < 0 ||
+        /* Half of librdkafka's: with fetch nudges (the top of the file) the
+         * rate no longer grows with it; make bench: 294k/s and 109 MB peak
+         * instead of 301-316k/s and 126-140 MB. */
+        conf_set(conf, "queued.min.messages", "50000", err, errlen) < 0 ||
         conf_set(conf, "log.queue", "true", err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < cfg->kafka.properties.n; i++)
@@ -395,6 +522,7 @@ int ew_source_kafka_new(struct ew_source_kafka **out, const struct ew_config *cf
     conf = NULL; /* owned by s->rk now */
     rd_kafka_set_log_queue(s->rk, NULL);
     rd_kafka_poll_set_consumer(s->rk);
+    start_nudger(s);
 
     if (cfg->kafka.dead_letter_topic[0]) {
         if (!(s->dlq_topic = strdup(cfg->kafka.dead_letter_topic)) ||
@@ -446,6 +574,9 @@ rd_kafka_message_t *ew_source_kafka_poll(struct ew_source_kafka *s, int timeout_
         return NULL;
     }
     s->m->messages++;
+    s->seen_bytes += m->len;
+    if ((++s->seen & 255) == 0)
+        watch_queue(s);
     return m;
 }
 
@@ -681,6 +812,7 @@ void ew_source_kafka_free(struct ew_source_kafka *s)
 {
     if (!s)
         return;
+    stop_nudger(s);
     if (s->rk)
         rd_kafka_destroy(s->rk);
     if (s->dlq)
@@ -689,5 +821,7 @@ void ew_source_kafka_free(struct ew_source_kafka *s)
         part_free(&s->parts[i]);
     free(s->parts);
     free(s->dlq_topic);
+    pthread_cond_destroy(&s->ncv);
+    pthread_mutex_destroy(&s->nmu);
     free(s);
 }

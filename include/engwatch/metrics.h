@@ -27,6 +27,7 @@ struct ew_metrics {
     uint64_t batch_events;                   /* sum of events over batches */
     uint64_t commits, commit_errors;         /* Kafka offset commits */
     uint64_t pauses;                         /* back-pressure pauses */
+    uint64_t fetch_nudges;                   /* engwatch_kafka_fetch_nudges_total */
     uint64_t cache_hits, cache_misses;       /* engwatch_state_cache_{hits,misses}_total */
     uint64_t cache_bytes;                    /* engwatch_state_cache_bytes */
 };
