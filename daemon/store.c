@@ -14,8 +14,9 @@
  * consecutive failure, and the transitions up -> down and down -> up are
  * logged once each.  A timed-out apply may still have run in Redis: that is
  * why the caller retries it and why the position check then answers
- * DUPLICATE.  hiredis writes with write(2): the process must ignore SIGPIPE
- * (engwatchd does) or a write to a dead server kills it.
+ * DUPLICATE.  Commands are written with send(MSG_NOSIGNAL) (see send_resp),
+ * but hiredis' own writes (connect-time commands) use write(2): the process
+ * must ignore SIGPIPE (engwatchd does) or a write to a dead server kills it.
  *
  * Key expiry: the ops carry their own PEXPIREs; the positions hash alone
  * has none, on purpose: it is what keeps a redelivered batch from counting
@@ -47,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "engwatch/hmap.h"
@@ -264,8 +266,8 @@ struct ew_store {
     /* replies of the last ew_store_read */
     redisReply **replies;
     size_t nreplies, capreplies;
-    char *resp; /* one command in RESP, as sent */
-    size_t capresp;
+    char *resp; /* a round trip's commands in RESP, as sent */
+    size_t nresp, capresp;
 
     struct ew_cmdbuf *call; /* scratch for the apply's rounds, HMGET, SCAN, UNLINK */
 
@@ -590,52 +592,84 @@ static size_t put_u64(char *p, uint64_t u)
     return o;
 }
 
-/* Command i of b in RESP ("*N\r\n" then "$L\r\nARG\r\n" per argument) into
- * s->resp: hiredis' own formatting (sdscatfmt per argument) was a tenth of
- * the daemon's time when the apply was one large EVALSHA. */
-static int format_resp(struct ew_store *s, const struct ew_cmdbuf *b, size_t i, size_t *len)
+/* Command i of b in RESP ("*N\r\n" then "$L\r\nARG\r\n" per argument),
+ * appended to s->resp, which is kept between round trips; name, when not
+ * NULL, replaces its first argument.  hiredis' own formatting (sdscatfmt per
+ * argument) was a tenth of the daemon's time when the apply was one large
+ * EVALSHA. */
+static int resp_cmd(struct ew_store *s, const struct ew_cmdbuf *b, size_t i, const char *name)
 {
-    size_t argc = cmd_argc(b, i), need = 24;
+    size_t argc = cmd_argc(b, i), need = s->nresp + 24;
     for (size_t j = 0; j < argc; j++)
-        need += b->alen[b->first[i] + j] + 26;
+        need += (j == 0 && name ? strlen(name) : b->alen[b->first[i] + j]) + 26;
     if (need > s->capresp) {
-        char *r = realloc(s->resp, need);
+        size_t cap = s->capresp * 2 > need ? s->capresp * 2 : need;
+        char *r = realloc(s->resp, cap);
         if (!r)
             return -1;
         s->resp = r;
-        s->capresp = need;
+        s->capresp = cap;
     }
-    char *p = s->resp;
+    char *p = s->resp + s->nresp;
     *p++ = '*';
     p += put_u64(p, argc);
     *p++ = '\r';
     *p++ = '\n';
     for (size_t j = 0; j < argc; j++) {
-        size_t l = b->alen[b->first[i] + j];
+        const char *a = j == 0 && name ? name : b->ptr[b->first[i] + j];
+        size_t l = j == 0 && name ? strlen(name) : b->alen[b->first[i] + j];
         *p++ = '$';
         p += put_u64(p, l);
         *p++ = '\r';
         *p++ = '\n';
-        memcpy(p, b->ptr[b->first[i] + j], l);
+        memcpy(p, a, l);
         p += l;
         *p++ = '\r';
         *p++ = '\n';
     }
-    *len = (size_t)(p - s->resp);
+    s->nresp = (size_t)(p - s->resp);
     return 0;
 }
 
-static int roundtrip(struct ew_store *s, const struct ew_cmdbuf *b, size_t from, size_t n,
-                     redisReply **out)
+/* Write s->resp to the connection ourselves rather than through hiredis'
+ * output buffer, which would copy it once more and, freed after every
+ * complete write, be allocated and faulted in afresh for each batch (an apply
+ * carries every folded account's state: megabytes).  hiredis has nothing
+ * buffered between round trips; its replies are read as usual.  The socket's
+ * send timeout (redisSetTimeout) bounds each wait, as for hiredis' own writes. */
+static int send_resp(struct ew_store *s)
+{
+    const char *p = s->resp;
+    size_t len = s->nresp;
+    if (s->c->obuf && sdslen(s->c->obuf) > 0) /* never, but then keep the order */
+        return redisAppendFormattedCommand(s->c, p, len) == REDIS_OK ? 0 : -1;
+    while (len > 0) {
+        ssize_t w = send(s->c->fd, p, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EPIPE;
+            s->c->err = REDIS_ERR_IO;
+            snprintf(s->c->errstr, sizeof s->c->errstr, "%s", strerror(e));
+            errno = e;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Send s->resp (format < 0: formatting it ran out of memory) and collect n
+ * replies into out[0..n).  Counts the round trip (callers count commands).
+ * On a connection failure frees what it collected, marks the store down and
+ * returns -1. */
+static int exchange(struct ew_store *s, int format, size_t n, redisReply **out)
 {
     double t0 = now_ms_f();
     size_t got = 0;
-    for (size_t i = from; i < from + n; i++) {
-        size_t len;
-        if (format_resp(s, b, i, &len) < 0 ||
-            redisAppendFormattedCommand(s->c, s->resp, len) != REDIS_OK)
-            goto fail;
-    }
+    if (format < 0 || send_resp(s) < 0)
+        goto fail;
     for (; got < n; got++) {
         void *r = NULL;
         if (redisGetReply(s->c, &r) != REDIS_OK || !r) goto fail;
@@ -651,6 +685,18 @@ fail:;
         freeReplyObject(out[--got]);
     fail_down(s, err);
     return -1;
+}
+
+/* The commands [from, from + n) of b in one pipeline, their replies into
+ * out[0..n) (see exchange). */
+static int roundtrip(struct ew_store *s, const struct ew_cmdbuf *b, size_t from, size_t n,
+                     redisReply **out)
+{
+    int rc = 0;
+    s->nresp = 0;
+    for (size_t i = from; i < from + n && rc == 0; i++)
+        rc = resp_cmd(s, b, i, NULL);
+    return exchange(s, rc, n, out);
 }
 
 /* The last command of s->call in its own round trip, counted as one command. */
@@ -926,26 +972,40 @@ static int build_check(struct ew_store *s, const struct ew_position *pos, size_t
 }
 
 /* Round 2: the ops and the new positions inside MULTI ... EXEC. */
-static int build_exec(struct ew_store *s, const struct ew_position *pos, size_t npos,
-                      const struct ew_cmdbuf *ops)
+/* MULTI, the ops (each under its canonical name), HSET of the positions and
+ * EXEC in one round trip, formatted straight from the caller's ops; the
+ * replies into s->replies like send_all, and the same results. */
+static int send_exec(struct ew_store *s, const struct ew_position *pos, size_t npos,
+                     const struct ew_cmdbuf *ops)
 {
     struct ew_cmdbuf *c = s->call;
+    size_t nops = ew_cmdbuf_count(ops);
     int rc = 0;
+    free_replies(s);
     ew_cmdbuf_reset(c);
     rc |= ew_cmd_begin(c, "MULTI");
-    for (size_t i = 0; i < ew_cmdbuf_count(ops) && rc == 0; i++) {
-        size_t argc = cmd_argc(ops, i), a0 = ops->first[i];
-        rc |= ew_cmd_begin(c, apply_ops[s->opcode[i]].name);
-        for (size_t j = 1; j < argc && rc == 0; j++)
-            rc |= ew_cmd_arg(c, ops->ptr[a0 + j], ops->alen[a0 + j]);
-    }
     if (npos) {
         rc |= ew_cmd_begin(c, "HSET") | ew_cmd_str(c, s->poskey);
         for (size_t p = 0; p < npos && rc == 0; p++)
             rc |= ew_cmd_str(c, pos[p].name) | ew_cmd_int(c, pos[p].last);
     }
     rc |= ew_cmd_begin(c, "EXEC");
-    return rc ? -1 : 0;
+    size_t nc = ew_cmdbuf_count(c), n = nops + nc;
+    if (rc || grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
+        return -2;
+    s->nresp = 0;
+    rc = resp_cmd(s, c, 0, NULL);
+    for (size_t i = 0; i < nops && rc == 0; i++)
+        rc = resp_cmd(s, ops, i, apply_ops[s->opcode[i]].name);
+    for (size_t i = 1; i < nc && rc == 0; i++)
+        rc = resp_cmd(s, c, i, NULL);
+    if (rc < 0)
+        return -2;
+    if (exchange(s, 0, n, s->replies) < 0)
+        return -1;
+    s->stats.commands += n;
+    s->nreplies = n;
+    return 0;
 }
 
 static int type_of(const redisReply *r)
@@ -1086,7 +1146,7 @@ enum ew_apply_result ew_store_apply(struct ew_store *s, const struct ew_position
         }
         if (s->hook_between) s->hook_between(s->hook_arg);
 
-        sent = build_exec(s, pos, npos, ops) < 0 ? -2 : send_all(s, s->call);
+        sent = send_exec(s, pos, npos, ops);
         if (sent == -2) goto oom;
         if (sent < 0) return EW_APPLY_UNAVAILABLE;
         size_t n = s->nreplies;
