@@ -30,7 +30,8 @@
 # report prints the load average.
 #
 # Knobs (environment): BENCH_ACCOUNTS BENCH_SEED BENCH_PARTITIONS BENCH_LAT_SECONDS
-# BENCH_SCALE_EVENTS BENCH_SCALE_BASE; KEEP_TMP=1 keeps the logs.
+# BENCH_LAT_LINGER (the latency run's producer linger.ms, 20) BENCH_SCALE_EVENTS
+# BENCH_SCALE_BASE; KEEP_TMP=1 keeps the logs.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +47,7 @@ ACCOUNTS=${BENCH_ACCOUNTS:-2100}
 SEED=${BENCH_SEED:-1}
 PARTITIONS=${BENCH_PARTITIONS:-64}
 LAT_SECONDS=${BENCH_LAT_SECONDS:-20}
+LAT_LINGER=${BENCH_LAT_LINGER:-20}
 SCALE_EVENTS=${BENCH_SCALE_EVENTS:-200000}
 SCALE_BASE=${BENCH_SCALE_BASE:-500}
 
@@ -340,8 +342,12 @@ spawn latpoll python3 "$BU" wait-applied --port "$RP" --prefix ew: --n "$NLAT_AL
     --interval 0.01 --timeout $((LAT_SECONDS * 3 + 60)) --pid "$LAT_PID" \
     --timeline "$RUN/lat.timeline"
 LATPOLL_PID=$SPAWNED
+# linger.ms=20 (librdkafka's default is 5): devbroker hands out one produce batch per partition
+# and fetch, and spends its CPU per batch, so at 5 ms the tiny batches (~10 messages a partition
+# at 120k/s over 64 partitions) made the mock use more CPU than engwatchd (4.6 s of 6) and
+# capped what a consumer could read.  The linger is part of every measured delay.
 "$TOOLS/produce" -b "$BROKERS" -t lat -r "$RATE" -i "$RUN/lat.txt" -T "$RUN/produce.timeline" \
-    -q >"$RUN/produce.out" 2>"$RUN/produce.err" ||
+    -X linger.ms=$LAT_LINGER -q >"$RUN/produce.out" 2>"$RUN/produce.err" ||
     die "produce failed: $(cat "$RUN/produce.out" "$RUN/produce.err")"
 LAST_TS=$(kv last_ts "$RUN/produce.out")
 PROD_RATE=$(kv rate "$RUN/produce.out")
@@ -491,7 +497,8 @@ $(sed '$d' "$RUN/live.cmds")
   shutdown (SIGTERM -> exit)         $LIVE_STOP_MS ms
 
 latency at $RATE ev/s offered (50% of live; produce achieved $PROD_RATE ev/s, $NLAT_ALL messages;
-         producer linger.ms 5, daemon fetch.wait.max.ms 10 against the mock's held fetches)
+         producer linger.ms $LAT_LINGER (part of the delay), daemon fetch.wait.max.ms 10 against
+         the mock's held fetches)
   produce -> applied (engwatch_apply_delay_ms)  p50 $P50 ms  p99 $P99 ms  max $PMAX ms
     (linear interpolation inside the histogram's buckets: the resolution is its bounds
      0.5 1 2.5 5 10 25 50 100 250 500 1000 2500 5000 10000 ms)
