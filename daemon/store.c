@@ -185,9 +185,15 @@ int ew_cmd_str(struct ew_cmdbuf *b, const char *s)
 
 int ew_cmd_int(struct ew_cmdbuf *b, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    return ew_cmd_arg(b, tmp, (size_t)n);
+    /* by hand: snprintf was 4% of a replay (two integers per actor counter a batch adds to) */
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return ew_cmd_arg(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 int ew_cmd_argf(struct ew_cmdbuf *b, const char *fmt, ...)
