@@ -108,10 +108,21 @@ void ew_hmap_free(struct ew_hmap *m)
 
 void ew_hmap_clear(struct ew_hmap *m)
 {
+    if (m->index && m->n * 8 < m->index_size) {
+        /* few entries in a table grown large once: clear just their slots
+         * (there are no deletions, so the occupied slots are exactly theirs) */
+        size_t mask = m->index_size - 1;
+        for (size_t i = 0; i < m->n; i++) {
+            size_t j = m->ent[i].hash & mask;
+            while (m->index[j] != i + 1)
+                j = (j + 1) & mask;
+            m->index[j] = 0;
+        }
+    } else if (m->index) {
+        memset(m->index, 0, m->index_size * sizeof *m->index);
+    }
     m->n = 0;
     m->alen = 0;
-    if (m->index)
-        memset(m->index, 0, m->index_size * sizeof *m->index);
 }
 
 size_t ew_hmap_count(const struct ew_hmap *m) { return m->n; }
