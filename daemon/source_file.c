@@ -5,8 +5,8 @@
  * in 256 KiB blocks into a buffer that lines are cut from in place.
  *
  * From a regular file, gzread runs on a reader thread that fills a ring of
- * slots of up to 1 MiB ahead of the caller: inflating a dump costs about a sixth of a
- * replay's time, and this way it overlaps decoding and folding.  A pipe or a
+ * slots of up to 1 MiB ahead of the caller: inflating a dump costs about a
+ * sixth of a replay's time, and this way it overlaps decoding and folding.  A pipe or a
  * terminal is read directly (a thread blocked on it could not be stopped).
  */
 #include "engwatch/source_file.h"
@@ -42,7 +42,8 @@ struct reader {
     struct slot s[SLOTS];
     size_t slot_size; /* SLOT_MAX, less for a small file */
     unsigned head, tail, nfull;
-    int done;      /* the thread stopped: end of file, or an error */
+    int done;      /* the thread stopped: end of file, or an error (failed) */
+    int failed;
     int quit;      /* the caller asks the thread to stop */
     int zerr, errnum;
     char msg[128];
@@ -79,6 +80,16 @@ static void read_error(struct ew_dump *d, int zerr, int errnum, const char *msg)
              (long long)d->lineno, what);
 }
 
+/* gzread, with the quiet end of a truncated gzip stream (0 and Z_BUF_ERROR)
+ * made an error: -1 with *zerr, *errnum and *msg for read_error. */
+static int gz_read(gzFile gz, char *buf, size_t len, int *zerr, int *errnum, const char **msg)
+{
+    int n = gzread(gz, buf, (unsigned)len);
+    *errnum = errno;
+    *msg = gzerror(gz, zerr);
+    return n < 0 || (n == 0 && *zerr == Z_BUF_ERROR) ? -1 : n;
+}
+
 static void *reader_main(void *arg)
 {
     struct ew_dump *d = arg;
@@ -91,15 +102,14 @@ static void *reader_main(void *arg)
             break;
         struct slot *sl = &r->s[r->head];
         pthread_mutex_unlock(&r->mu);
-        int n = gzread(d->gz, sl->data, (unsigned)r->slot_size);
-        int zerr = Z_OK, errnum = errno;
-        const char *msg = gzerror(d->gz, &zerr);
-        if (n == 0 && zerr == Z_BUF_ERROR) /* gzread's end of a truncated stream */
-            n = -1;
+        int zerr, errnum;
+        const char *msg;
+        int n = gz_read(d->gz, sl->data, r->slot_size, &zerr, &errnum, &msg);
         z_off_t off = gzoffset(d->gz);
         pthread_mutex_lock(&r->mu);
         if (n <= 0) {
             if (n < 0) {
+                r->failed = 1;
                 r->zerr = zerr;
                 r->errnum = errnum;
                 snprintf(r->msg, sizeof r->msg, "%s", msg ? msg : "?");
@@ -173,7 +183,7 @@ static int fill_from_reader(struct ew_dump *d)
         pthread_cond_wait(&r->cv, &r->mu);
     if (r->nfull == 0) { /* the thread is done and everything it read is taken */
         pthread_mutex_unlock(&r->mu);
-        if (r->msg[0]) {
+        if (r->failed) {
             read_error(d, r->zerr, r->errnum, r->msg);
             return -1;
         }
@@ -253,10 +263,10 @@ static int fill(struct ew_dump *d)
         return 0;
     if (d->rd)
         return fill_from_reader(d);
-    int n = gzread(d->gz, d->buf + d->end, (unsigned)(d->cap - d->end));
-    int zerr, errnum = errno;
-    const char *msg = gzerror(d->gz, &zerr);
-    if (n < 0 || (n == 0 && zerr == Z_BUF_ERROR)) { /* Z_BUF_ERROR: a truncated stream */
+    int zerr, errnum;
+    const char *msg;
+    int n = gz_read(d->gz, d->buf + d->end, d->cap - d->end, &zerr, &errnum, &msg);
+    if (n < 0) {
         read_error(d, zerr, errnum, msg);
         return -1;
     }

@@ -183,17 +183,29 @@ int ew_cmd_str(struct ew_cmdbuf *b, const char *s)
     return ew_cmd_arg(b, s, strlen(s));
 }
 
+/* u in decimal at p (up to 20 bytes, no NUL); its length.  Integers are
+ * formatted by hand: snprintf was 4% of a replay (two integers per actor
+ * counter a batch adds to) and more in RESP headers. */
+static size_t put_u64(char *p, uint64_t u)
+{
+    char tmp[24];
+    size_t n = 0, o = 0;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    while (n)
+        p[o++] = tmp[--n];
+    return o;
+}
+
 int ew_cmd_int(struct ew_cmdbuf *b, int64_t v)
 {
-    /* by hand: snprintf was 4% of a replay (two integers per actor counter a batch adds to) */
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
+    char tmp[24];
+    size_t n = 0;
     if (v < 0)
-        *--p = '-';
-    return ew_cmd_arg(b, p, (size_t)(tmp + sizeof tmp - p));
+        tmp[n++] = '-';
+    n += put_u64(tmp + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    return ew_cmd_arg(b, tmp, n);
 }
 
 int ew_cmd_argf(struct ew_cmdbuf *b, const char *fmt, ...)
@@ -582,22 +594,6 @@ int ew_store_ensure(struct ew_store *s)
     return 0;
 }
 
-/* Send the commands [from, from + n) of b in one pipeline and collect their
- * replies into out[0..n).  Counts the round trip (callers count commands).
- * On a connection failure frees what it collected, marks the store down and
- * returns -1. */
-static size_t put_u64(char *p, uint64_t u)
-{
-    char tmp[24];
-    size_t n = 0, o = 0;
-    do
-        tmp[n++] = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    while (n)
-        p[o++] = tmp[--n];
-    return o;
-}
-
 /* Command i of b in RESP ("*N\r\n" then "$L\r\nARG\r\n" per argument),
  * appended to s->resp, which is kept between round trips; name, when not
  * NULL, replaces its first argument.  hiredis' own formatting (sdscatfmt per
@@ -666,15 +662,14 @@ static int send_resp(struct ew_store *s)
     return 0;
 }
 
-/* Send s->resp (format < 0: formatting it ran out of memory) and collect n
- * replies into out[0..n).  Counts the round trip (callers count commands).
- * On a connection failure frees what it collected, marks the store down and
- * returns -1. */
-static int exchange(struct ew_store *s, int format, size_t n, redisReply **out)
+/* Send s->resp and collect n replies into out[0..n).  Counts the round trip
+ * (callers count commands).  On a connection failure frees what it
+ * collected, marks the store down and returns -1. */
+static int exchange(struct ew_store *s, size_t n, redisReply **out)
 {
     double t0 = now_ms_f();
     size_t got = 0;
-    if (format < 0 || send_resp(s) < 0)
+    if (send_resp(s) < 0)
         goto fail;
     for (; got < n; got++) {
         void *r = NULL;
@@ -693,23 +688,25 @@ fail:;
     return -1;
 }
 
-/* The commands [from, from + n) of b in one pipeline, their replies into
- * out[0..n) (see exchange). */
-static int roundtrip(struct ew_store *s, const struct ew_cmdbuf *b, size_t from, size_t n,
-                     redisReply **out)
+/* Send the n commands formatted in s->resp, their replies into s->replies
+ * (the previous ones freed by the caller).  0; -1 when Redis went down (the
+ * store is marked down); -2 out of memory. */
+static int send_formatted(struct ew_store *s, size_t n)
 {
-    int rc = 0;
-    s->nresp = 0;
-    for (size_t i = from; i < from + n && rc == 0; i++)
-        rc = resp_cmd(s, b, i, NULL);
-    return exchange(s, rc, n, out);
+    if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0) return -2;
+    if (exchange(s, n, s->replies) < 0) return -1;
+    s->stats.commands += n;
+    s->nreplies = n;
+    return 0;
 }
 
 /* The last command of s->call in its own round trip, counted as one command. */
 static redisReply *call_last(struct ew_store *s)
 {
     redisReply *r = NULL;
-    if (roundtrip(s, s->call, ew_cmdbuf_count(s->call) - 1, 1, &r) < 0) return NULL;
+    s->nresp = 0;
+    if (resp_cmd(s, s->call, ew_cmdbuf_count(s->call) - 1, NULL) < 0 || exchange(s, 1, &r) < 0)
+        return NULL;
     s->stats.commands++;
     return r;
 }
@@ -722,11 +719,10 @@ static int send_all(struct ew_store *s, const struct ew_cmdbuf *b)
     size_t n = ew_cmdbuf_count(b);
     free_replies(s);
     if (n == 0) return 0;
-    if (grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0) return -2;
-    if (roundtrip(s, b, 0, n, s->replies) < 0) return -1;
-    s->stats.commands += n;
-    s->nreplies = n;
-    return 0;
+    s->nresp = 0;
+    for (size_t i = 0; i < n; i++)
+        if (resp_cmd(s, b, i, NULL) < 0) return -2;
+    return send_formatted(s, n);
 }
 
 int ew_store_read(struct ew_store *s, const struct ew_cmdbuf *b, redisReply ***replies)
@@ -977,10 +973,9 @@ static int build_check(struct ew_store *s, const struct ew_position *pos, size_t
     return rc ? -1 : 0;
 }
 
-/* Round 2: the ops and the new positions inside MULTI ... EXEC. */
-/* MULTI, the ops (each under its canonical name), HSET of the positions and
- * EXEC in one round trip, formatted straight from the caller's ops; the
- * replies into s->replies like send_all, and the same results. */
+/* Round 2: MULTI, the ops (each under its canonical name), HSET of the new
+ * positions and EXEC, formatted straight from the caller's ops; the replies
+ * into s->replies like send_all, and the same results. */
 static int send_exec(struct ew_store *s, const struct ew_position *pos, size_t npos,
                      const struct ew_cmdbuf *ops)
 {
@@ -996,22 +991,14 @@ static int send_exec(struct ew_store *s, const struct ew_position *pos, size_t n
             rc |= ew_cmd_str(c, pos[p].name) | ew_cmd_int(c, pos[p].last);
     }
     rc |= ew_cmd_begin(c, "EXEC");
-    size_t nc = ew_cmdbuf_count(c), n = nops + nc;
-    if (rc || grow_array((void **)&s->replies, &s->capreplies, n, sizeof *s->replies) < 0)
-        return -2;
+    size_t nc = ew_cmdbuf_count(c);
     s->nresp = 0;
-    rc = resp_cmd(s, c, 0, NULL);
+    rc |= resp_cmd(s, c, 0, NULL);
     for (size_t i = 0; i < nops && rc == 0; i++)
         rc = resp_cmd(s, ops, i, apply_ops[s->opcode[i]].name);
     for (size_t i = 1; i < nc && rc == 0; i++)
         rc = resp_cmd(s, c, i, NULL);
-    if (rc < 0)
-        return -2;
-    if (exchange(s, 0, n, s->replies) < 0)
-        return -1;
-    s->stats.commands += n;
-    s->nreplies = n;
-    return 0;
+    return rc ? -2 : send_formatted(s, nops + nc);
 }
 
 static int type_of(const redisReply *r)
