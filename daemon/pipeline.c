@@ -384,6 +384,7 @@ static int flush_batch(struct pipeline *p)
         }
         if (ew_cmdbuf_count(p->reads) && ew_store_read(p->store, p->reads, &replies) < 0)
             continue; /* marked down; retried after backoff */
+        ew_window_set_epoch(p->win, ew_store_stats(p->store)->connections);
         if (ew_window_fold(p->win, ew_cmdbuf_count(p->reads) ? replies : NULL,
                            ew_cmdbuf_count(p->reads), p->ops) < 0) {
             EW_LOG(EW_ERROR, "pipeline", "could not fold the batch onto the stored state");

@@ -585,6 +585,7 @@ int ew_store_ensure(struct ew_store *s)
     } else {
         EW_LOG(EW_INFO, "store", "connected to redis %s", s->where);
     }
+    s->stats.connections++;
     s->ever_connected = 1;
     s->down = 0;
     s->fails = 0;
@@ -765,6 +766,7 @@ static const struct apply_op {
     {"EXPIRE", 0, 2, 3, 0, T_ANY, T_ANY, 2, 3, NULL},
     {"XADD", 0, 4, 4000, 0, T_STREAM, T_STREAM, 0, 0, NULL},
     {"SET", 0, 2, 8, 0, T_ANY, T_STRING, 0, 0, NULL},
+    {"SETRANGE", 0, 3, 3, 0, T_STRING, T_STRING, 2, 0, NULL},
     {"DEL", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0, NULL},
     {"UNLINK", 1, 1, 0, 1, T_ANY, T_NONE, 0, 0, NULL},
     {"BITFIELD", 0, 2, 0, 0, T_STRING, T_STRING, 0, 0, bitfield_ok},

@@ -128,6 +128,13 @@ struct cent {
     uint32_t nix, nstr, nlen, blen;
     uint64_t used;    /* batch number of the last use */
     int64_t stamp_s;  /* monotonic seconds of the last fold */
+    /* the stored form in Redis, as this daemon wrote it: the bytes used
+     * (the whole state, then the runs written since) of its length (with
+     * the room kept for runs), the connection it was written over (w->epoch)
+     * and when its expiry was last set */
+    uint64_t epoch;
+    size_t rlen, ralloc;
+    int64_t ttl_ms;
 };
 
 /* The actor activity sketch of one slot as the daemon holds it (see the
@@ -169,6 +176,11 @@ struct ew_window {
     struct ew_window_cache_stats cstats;
     unsigned char *sbuf;   /* serialisation scratch */
     size_t scap;
+    unsigned char *dbuf;   /* the fields encoded anew: the run written after the stored form */
+    size_t dcap, dlen;
+    uint64_t epoch;        /* the Redis connection the fold's writes go over */
+    int64_t px_ms, slack_ms; /* an account key's expiry when set, and how long it may go
+                                without being set again (px_ms - slack_ms is left) */
 
     /* fold scratch, cleared per account */
     struct st st;          /* the account being folded */
@@ -266,7 +278,10 @@ int ew_window_new(struct ew_window **out, const struct ew_config *cfg, const cha
     w->cache_budget = (size_t)cfg->windows.state_cache_bytes;
     {
         const struct ew_resolution *c = &w->res[w->nres - 1];
-        w->cache_ttl_s = (c->retention_ms + c->bucket_ms + w->lateness_ms) / 2000;
+        int64_t keep = c->retention_ms + c->bucket_ms + w->lateness_ms;
+        w->cache_ttl_s = keep / 2000;
+        w->slack_ms = keep / 16 < 1000 ? 1000 : keep / 16 > 3600000 ? 3600000 : keep / 16;
+        w->px_ms = keep + w->slack_ms;
     }
     w->st.smap = ew_hmap_new(sizeof(uint32_t));
     w->fps = ew_hmap_new(sizeof(int64_t));
@@ -288,6 +303,7 @@ void ew_window_free(struct ew_window *w)
     ew_window_invalidate(w);
     ew_hmap_free(w->cache);
     free(w->sbuf);
+    free(w->dbuf);
     st_free(&w->st);
     ew_hmap_free(w->accts);
     ew_hmap_free(w->fps);
@@ -329,6 +345,8 @@ void ew_window_invalidate(struct ew_window *w)
     w->cstats.bytes = 0;
     w->cstats.entries = 0;
 }
+
+void ew_window_set_epoch(struct ew_window *w, uint64_t epoch) { w->epoch = epoch; }
 
 void ew_window_cache_stats(const struct ew_window *w, struct ew_window_cache_stats *out)
 {
@@ -1054,6 +1072,12 @@ static int64_t expiry_of(const struct ew_window *w, const char *f, size_t len)
 
 /* ---- varints and the stored form's fields ---- */
 
+/* A byte that starts a run of fields written after a stored state (a
+ * field's name is never empty, so it is no field); the room kept after a
+ * state for them is filled with it.  A state that starts with it was
+ * written to after its key was gone. */
+#define STATE_RUN 0
+
 static size_t put_varint(unsigned char *p, uint64_t u)
 {
     size_t n = 0;
@@ -1140,23 +1164,52 @@ static size_t format_counts(const struct val *v, char *buf, size_t len)
     return n;
 }
 
+/* Walk the stored fields of a state: 1 each, 0 at the end, -1 when it is
+ * malformed. */
+static int each_field(const unsigned char **p, const unsigned char *end, const char **k,
+                      size_t *kl, struct val *v)
+{
+    while (*p < end && **p == STATE_RUN)
+        (*p)++;
+    return next_field(p, end, k, kl, v);
+}
+
 int ew_state_each(const void *blob, size_t len,
                   int (*fn)(void *ctx, const char *f, size_t flen, const char *v, size_t vlen),
                   void *ctx)
 {
-    const unsigned char *p = blob, *end = p + len;
+    const unsigned char *start = blob, *end = start + len, *p;
     const char *k;
-    size_t kl;
+    size_t kl, n = 0;
     struct val v;
     int rc;
-    if (len < 1 || *p++ != EW_STATE_VERSION)
+    if (len < 1 || *start != EW_STATE_VERSION)
         return -1;
-    while ((rc = next_field(&p, end, &k, &kl, &v)) > 0) {
+    /* pass 1: the watermark, and the last record of each name */
+    struct ew_hmap *last = ew_hmap_new(sizeof(size_t));
+    int64_t wm = INT64_MIN;
+    if (!last)
+        return -1;
+    for (p = start + 1; (rc = each_field(&p, end, &k, &kl, &v)) > 0; n++) {
+        size_t *at = ew_hmap_upsert(last, k, kl, NULL);
+        if (!at) {
+            rc = -1;
+            break;
+        }
+        *at = n;
+        if (kl == 2 && k[0] == 'w' && k[1] == 'm')
+            wm = v.v[0];
+    }
+    /* pass 2: the fields of the state, each once, less those that left it */
+    for (p = start + 1, n = 0; rc == 0 && each_field(&p, end, &k, &kl, &v) > 0; n++) {
+        if (*(size_t *)ew_hmap_get(last, k, kl) != n || v.dead_at <= wm)
+            continue;
         char buf[EW_M__COUNT * 22];
         size_t bl = is_packed(k, kl) ? format_counts(&v, buf, sizeof buf) : put_i64(buf, v.v[0]);
         if (fn(ctx, k, kl, buf, bl))
             break;
     }
+    ew_hmap_free(last);
     return rc < 0 ? -1 : 0;
 }
 
@@ -1376,8 +1429,9 @@ static int misc_set(struct st *s, const char *name, size_t len, int64_t value)
     return 0;
 }
 
-/* The watermark from which entry e leaves the state (INT64_MAX: never; a
- * post's publication time is dropped by its value, see st_serialise). */
+/* The watermark from which entry e leaves the state (INT64_MAX: never): a
+ * bucket's or snapshot's retention after its end, a post's publication time
+ * the coarsest retention after its value. */
 static int64_t dead_of(const struct ew_window *w, const struct st *s, const struct ient *e)
 {
     const struct ew_resolution *r;
@@ -1388,6 +1442,13 @@ static int64_t dead_of(const struct ew_window *w, const struct st *s, const stru
     case K_MISC: {
         const char *n = st_str(s, KEY_SID(e->hi), &l);
         return expiry_of(w, n, l);
+    }
+    case K_PT: {
+        int64_t t[EW_M__COUNT] = {0}, d;
+        st_add(s, e, t);
+        if (__builtin_add_overflow(t[0], w->res[w->nres - 1].retention_ms, &d))
+            return t[0] < 0 ? INT64_MIN : INT64_MAX;
+        return d;
     }
     default: return INT64_MAX;
     }
@@ -1450,11 +1511,12 @@ static int cmp_ient(const void *a, const void *b)
 }
 
 /* A stored state (GET) into s: its fields indexed, sorted by key (a field
- * stored twice: the later wins); fields whose stored expiry is not the one
- * this configuration gives are to be encoded anew. */
+ * stored twice, as runs written after it do: the later wins), less those that
+ * left it at its watermark; fields whose stored expiry is not the one this
+ * configuration gives are to be encoded anew. */
 static int st_parse(const struct ew_window *w, struct st *s, const unsigned char *p, size_t len)
 {
-    const unsigned char *q = p + 1, *end = p + len, *f = q;
+    const unsigned char *q = p + 1, *end = p + len, *f;
     const char *k;
     size_t kl;
     struct val v;
@@ -1463,7 +1525,12 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
         return -1;
     s->blob = p;
     s->blen = len;
-    while ((rc = next_field(&q, end, &k, &kl, &v)) > 0) {
+    for (;;) {
+        while (q < end && *q == STATE_RUN)
+            q++;
+        f = q;
+        if ((rc = next_field(&q, end, &k, &kl, &v)) <= 0)
+            break;
         if (GROW(s->ixbuf, s->ixcap, s->nix + 1) < 0)
             return -1;
         s->ix = s->ixbuf;
@@ -1479,7 +1546,6 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
         /* written under another retention: encoded anew */
         if (dead_of(w, s, e) != v.dead_at && !st_own(s, e))
             return -1;
-        f = q;
     }
     if (rc < 0)
         return -1;
@@ -1495,6 +1561,15 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
                 n--; /* the later one wins */
             s->ix[n++] = s->ix[i];
         }
+        s->nix = n;
+    }
+    int have;
+    int64_t wm = misc_get(s, "wm", 2, &have);
+    if (have) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->nix; i++)
+            if (dead_of(w, s, &s->ix[i]) > wm)
+                s->ix[n++] = s->ix[i];
         s->nix = n;
     }
     return 0;
@@ -1655,15 +1730,17 @@ static int flush_run(struct ew_window *w, const struct st *s, size_t *len, size_
 
 /* The account's state after the fold, serialised into w->sbuf[0..*out), less
  * the fields that left their retention at watermark wm: untouched fields are
- * copied as they were (runs of them in one copy), the others encoded.  s
- * becomes the new state (its blob is w->sbuf). */
+ * copied as they were (runs of them in one copy), the others encoded, and
+ * also gathered in w->dbuf[0..w->dlen) after a STATE_RUN byte: written
+ * after the state as stored, they make it this one (see window.h).  s becomes the
+ * new state (its blob is w->sbuf). */
 static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *out)
 {
-    const int64_t coarse_keep = w->res[w->nres - 1].retention_ms;
     size_t len = 1, run = 0, run_len = 0, k = 0;
     if (sbuf_reserve(w, 0, 1) < 0 || GROW(s->ox, s->oxcap, s->nix + s->nnx) < 0)
         return -1;
     w->sbuf[0] = EW_STATE_VERSION;
+    w->dlen = 0;
     for (size_t i = 0, j = 0; i < s->nix || j < s->nnx;) {
         /* the stored fields and the new ones, merged in key order */
         struct ient e;
@@ -1673,18 +1750,8 @@ static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *o
             e = s->ix[i++];
         else
             e = s->nx[j++];
-        if (KEY_KIND(e.hi) == K_PT) {
-            /* a post's publication time leaves with the coarsest retention,
-               unless the batch (re)wrote it */
-            if (!(e.len & OVL)) {
-                int64_t t[EW_M__COUNT] = {0};
-                st_add(s, &e, t);
-                if (t[0] + coarse_keep <= wm)
-                    continue;
-            }
-        } else if (dead_of(w, s, &e) <= wm) {
+        if (dead_of(w, s, &e) <= wm)
             continue;
-        }
         if (!(e.len & OVL)) {
             if (!run_len || run + run_len != e.off) {
                 if (flush_run(w, s, &len, run, &run_len) < 0)
@@ -1701,6 +1768,12 @@ static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *o
                 return -1;
             e.off = (uint32_t)at;
             e.len = (uint32_t)(len - at);
+            if (GROW(w->dbuf, w->dcap, w->dlen + 1 + e.len) < 0)
+                return -1;
+            if (!w->dlen)
+                w->dbuf[w->dlen++] = STATE_RUN;
+            memcpy(w->dbuf + w->dlen, w->sbuf + at, e.len);
+            w->dlen += e.len;
         }
         s->ox[k++] = e;
     }
@@ -1872,6 +1945,13 @@ static int read_snapshot(struct ew_window *w, const redisReply *r, const char *k
                   "string): the account starts afresh", key);
         return 0;
     }
+    if (r->type == REDIS_REPLY_STRING && r->len && r->str[0] == STATE_RUN) {
+        /* fields were written after the key was gone (deleted, evicted, or
+           Redis lost it while this daemon held the account) */
+        EW_LOG_RL(EW_WARN, "window", "%s lost its beginning (the key was removed while this "
+                  "daemon held the account): the account starts afresh", key);
+        return 0;
+    }
     if (r->type != REDIS_REPLY_STRING ||
         st_parse(w, &w->st, (const unsigned char *)r->str, r->len) < 0)
         return -1;
@@ -1922,7 +2002,7 @@ int ew_window_fold(struct ew_window *w, redisReply **replies, size_t nreplies,
 static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, struct ew_cmdbuf *ops)
 {
     char key[1200], f[1400], hex[17];
-    int64_t now = ew_mono_ms() / 1000;
+    int64_t now_ms = ew_mono_ms(), now = now_ms / 1000;
     size_t ri = 0;
     size_t n = ew_hmap_count(w->accts);
     const struct ew_resolution *coarse = &w->res[w->nres - 1];
@@ -2119,15 +2199,46 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
 
         /* The account's state: the snapshot with the touched fields and the
          * watermark written over it, less the buckets that left their
-         * retention, as one value; its expiry counts from this write. */
+         * retention.  Written whole with a quarter of its length kept free
+         * after it (0 bytes); while the cache holds it as written over this
+         * connection, the fields encoded anew go into that room as a run
+         * (SETRANGE: Redis copies the batch's changes, not the whole state,
+         * and the value never grows, so no room is allocated behind it);
+         * when the run does not fit, or the account was read, the whole
+         * state again.  Its expiry is set with the whole state and again
+         * whenever it might otherwise be less than the state's longest
+         * retention away. */
         if ((wm != wm0 || !had_wm) && misc_set(&w->st, "wm", 2, wm) < 0)
             return -1;
         size_t slen;
-        if (st_serialise(w, &w->st, wm, &slen) < 0 || ew_cmd_begin(ops, "SET") < 0 ||
-            ew_cmd_str(ops, key) < 0 || ew_cmd_arg(ops, (const char *)w->sbuf, slen) < 0 ||
-            ew_cmd_str(ops, "PX") < 0 ||
-            ew_cmd_int(ops, coarse->retention_ms + coarse->bucket_ms + w->lateness_ms) < 0)
+        if (st_serialise(w, &w->st, wm, &slen) < 0)
             return -1;
+        int run = ce && a->cached && ce->epoch == w->epoch && ce->ralloc &&
+                     ce->rlen + w->dlen <= ce->ralloc;
+        size_t rlen = run ? ce->rlen + w->dlen : slen;
+        size_t ralloc = run ? ce->ralloc : slen + slen / 4;
+        int64_t ttl_ms = run ? ce->ttl_ms : now_ms;
+        if (run) {
+            if (w->dlen && (ew_cmd_begin(ops, "SETRANGE") < 0 || ew_cmd_str(ops, key) < 0 ||
+                            ew_cmd_int(ops, (int64_t)ce->rlen) < 0 ||
+                            ew_cmd_arg(ops, (const char *)w->dbuf, w->dlen) < 0))
+                return -1;
+            if (now_ms - ttl_ms >= w->slack_ms) {
+                if (ew_cmd_begin(ops, "PEXPIRE") < 0 || ew_cmd_str(ops, key) < 0 ||
+                    ew_cmd_int(ops, w->px_ms) < 0)
+                    return -1;
+                ttl_ms = now_ms;
+            }
+        } else {
+            if (sbuf_reserve(w, slen, ralloc - slen) < 0)
+                return -1;
+            w->st.blob = w->sbuf; /* (moved when it grew) */
+            memset(w->sbuf + slen, STATE_RUN, ralloc - slen);
+            if (ew_cmd_begin(ops, "SET") < 0 || ew_cmd_str(ops, key) < 0 ||
+                ew_cmd_arg(ops, (const char *)w->sbuf, ralloc) < 0 || ew_cmd_str(ops, "PX") < 0 ||
+                ew_cmd_int(ops, w->px_ms) < 0)
+                return -1;
+        }
 
         /* Fingerprint counts per hour written by this batch. */
         size_t nfp = ew_hmap_count(w->fps);
@@ -2167,6 +2278,10 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
             }
             if (cache_store(w, ce, now) < 0)
                 return -1;
+            ce->epoch = w->epoch;
+            ce->rlen = rlen;
+            ce->ralloc = ralloc;
+            ce->ttl_ms = ttl_ms;
         }
     }
     return 0;

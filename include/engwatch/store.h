@@ -58,6 +58,8 @@ struct ew_store_stats {
     uint64_t conflicts;       /* applies refused by the position guard */
     uint64_t errors;          /* connection or reply errors */
     uint64_t reconnects;
+    uint64_t connections;     /* connections made (the first and every reconnect): a new
+                                 one may be to a Redis that lost its data */
     double last_rtt_ms;
 };
 
@@ -101,7 +103,7 @@ enum ew_apply_result {
 };
 
 /* Apply ops (each command of b: HSET HINCRBY HDEL PFADD PEXPIRE EXPIRE XADD DEL
- * SET UNLINK BITFIELD; other commands are refused) and advance the positions, in one
+ * SET SETRANGE UNLINK BITFIELD; other commands are refused) and advance the positions, in one
  * atomic step.  Keys are the ops' second arguments (every argument of DEL and
  * UNLINK).  Positions are checked first: the step runs only if every stored
  * position is < first (or absent).  Before anything is written, ops with

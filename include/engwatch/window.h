@@ -6,17 +6,29 @@
  * walks the account's events in order — dropping late ones against the
  * account's own watermark, so live and replay decide alike whatever the
  * interleaving of partitions — and emits the writes that bring the state
- * forward: one SET of the account's whole state per account, plus copy-paste
- * fingerprint and commenter counts and expiries.  All writes go into the
+ * forward: per account, its whole state (SET) or the fields the batch
+ * changed written after it (SETRANGE), plus copy-paste fingerprint and
+ * commenter counts and expiries.  All writes go into the
  * store's single atomic step.
  *
  * Redis keys (P = redis.prefix, A = account; {A} is the Cluster hash tag):
  *   P{A}              string, the account's window state (format
  *                     EW_STATE_VERSION: a version byte, then per field a
  *                     varint name length, the name, a varint expiry (0: none,
- *                     else zigzag + 1), a count byte and zigzag varint values;
- *                     ew_state_each and tests/integration/ewcheck.py decode it).
- *                     Its fields:
+ *                     else zigzag + 1: the watermark at which the field
+ *                     leaves the state), a count byte and zigzag varint
+ *                     values; then runs written since, each a 0 byte and
+ *                     fields, and 0 bytes (room kept for more runs).  A
+ *                     field stored again later replaces the earlier one;
+ *                     fields whose expiry is at or before the watermark (the
+ *                     last "wm") are not part of the state.  The whole state
+ *                     is written with a quarter of its length as room; while
+ *                     the daemon holds the account in its state cache, a
+ *                     batch writes the fields it changed into the room, and
+ *                     the whole state again when they do not fit.  A state
+ *                     that begins with a 0 byte was written to after its key
+ *                     was gone and is taken as absent.  ew_state_each and
+ *                     tests/integration/ewcheck.py decode it.  Its fields:
  *     wm                 watermark: newest event time seen (ms)
  *     R:I                the account's counters in bucket I = floor(ts / bucket) of
  *                        resolution R (0-based index into windows.resolutions): the
@@ -44,10 +56,11 @@
  * by rare actors (at most windows.rare_actor_max actions in the whole actor
  * slots of windows.actor_history before the like's slot, over all accounts).
  * Every key has an expiry: the longest retention that reads it plus the
- * allowed lateness.  Fields of buckets older than their resolution's
- * retention (relative to the watermark) leave the state in the same step, so
- * the state after a batch depends only on the events, never on batch
- * boundaries.  One string per account (not a hash of fields) because Redis
+ * allowed lateness (an account's state: plus 1/16 of that, at most an hour,
+ * so that writing runs into it need not set the expiry every time).
+ * Fields of buckets older than their resolution's retention (relative to
+ * the watermark) leave the state in the same step, so the state after a
+ * batch depends only on the events, never on batch boundaries.  One string per account (not a hash of fields) because Redis
  * would otherwise scan the account's listpack for every field written or
  * deleted: that was three quarters of its CPU.  The slots of the actor
  * sketch a like looks back at are held by the daemon once read (one GET per
@@ -123,6 +136,11 @@ struct ew_window_cache_stats {
     size_t bytes, entries;           /* now */
 };
 void ew_window_invalidate(struct ew_window *w);
+/* The Redis connection the next fold's writes go over (any number that
+ * changes with every new connection): runs go into a cached state only
+ * over the connection that wrote it whole, so a Redis that restarted empty
+ * gets whole states again. */
+void ew_window_set_epoch(struct ew_window *w, uint64_t epoch);
 void ew_window_cache_stats(const struct ew_window *w, struct ew_window_cache_stats *out);
 
 /* The stored account state P{A} (a string, see the key layout above): the

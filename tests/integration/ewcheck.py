@@ -168,12 +168,15 @@ def _packed(f):
 
 def state_decode(raw):
     """The fields of a stored account state, as {name: text value} (buckets
-    "c,h,d,..." without trailing zeros, like the daemon's view of them)."""
+    "c,h,d,..." without trailing zeros, like the daemon's view of them): a
+    field stored again in a run written later (after a 0 byte) replaces the
+    earlier one, and fields whose expiry is at or before the watermark "wm"
+    are not part of the state."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogateescape")
     if not raw or raw[0] != STATE_VERSION:
         raise ValueError("not an account state of format %d" % STATE_VERSION)
-    i, out = 1, {}
+    i, out, dead = 1, {}, {}
 
     def varint():
         nonlocal i
@@ -187,10 +190,14 @@ def state_decode(raw):
                 return u
 
     while i < len(raw):
+        if raw[i] == 0:  # a run written after the state, or room kept for runs
+            i += 1
+            continue
         n = varint()
         name = raw[i:i + n].decode("utf-8", "surrogateescape")
         i += n
-        varint()  # expiry
+        u = varint()  # expiry: 0 none, else zigzag + 1
+        dead[name] = None if u == 0 else ((u - 1) >> 1) ^ -((u - 1) & 1)
         nv = raw[i]
         i += 1
         vals = []
@@ -203,6 +210,9 @@ def state_decode(raw):
             out[name] = ",".join(str(v) for v in vals or [0])
         else:
             out[name] = str(vals[0] if vals else 0)
+    if "wm" in out:
+        wm = int(out["wm"])
+        out = {f: v for f, v in out.items() if dead[f] is None or dead[f] > wm}
     return out
 
 

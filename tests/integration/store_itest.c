@@ -553,6 +553,23 @@ static void test_refused(struct ew_store *s, struct ew_cmdbuf *b)
     ew_cmdbuf_reset(b);
     cmd(b, "BITFIELD", PREFIX "r:h", "INCRBY", "u4", "0", "1", NULL);
     check(apply1(s, "r:0", 3, 3, b) == EW_APPLY_ERROR, "BITFIELD on a hash: ERROR");
+
+    /* SETRANGE (an account's state takes the fields a batch changed into its room) */
+    ew_cmdbuf_reset(b);
+    cmd(b, "SET", PREFIX "r:ap", "ab....", "PX", "600000", NULL);
+    cmd(b, "SETRANGE", PREFIX "r:ap", "2", "cd", NULL);
+    cmd(b, "SETRANGE", PREFIX "r:ap", "4", "ef", NULL);
+    check(apply1(s, "r:0", 4, 4, b) == EW_APPLY_OK && raw_is("abcdef", "GET " PREFIX "r:ap") &&
+              raw_int("PTTL " PREFIX "r:ap") > 590000,
+          "SET then SETRANGE twice: one string, the expiry kept");
+    ew_cmdbuf_reset(b);
+    cmd(b, "HSET", PREFIX "r:x", "f", "v", NULL);
+    cmd(b, "SETRANGE", PREFIX "r:h", "0", "x", NULL);
+    check(apply1(s, "r:0", 5, 5, b) == EW_APPLY_ERROR && raw_int("EXISTS " PREFIX "r:x") == 0,
+          "SETRANGE on a hash: ERROR, nothing written");
+    ew_cmdbuf_reset(b);
+    cmd(b, "SETRANGE", PREFIX "r:ap", "two", "y", NULL);
+    check(apply1(s, "r:0", 5, 5, b) == EW_APPLY_ERROR, "SETRANGE at a non-integer offset: ERROR");
 }
 
 static void test_drop(struct ew_store *s, int port)

@@ -7,7 +7,8 @@
 #   2 brokers down mid-stream, twice (shorter and longer than the session
 #     timeout) and back: totals exact
 #   3 redis-server SIGKILLed mid-batch, restarted on its AOF: input paused,
-#     not ready, totals exact
+#     not ready, totals exact; then restarted empty: the account states the
+#     daemon holds are written whole again
 #   4 Redis answering slowly (DEBUG SLEEP 3, CLIENT PAUSE 3000) with a 1 s
 #     command timeout: retried, totals exact (no double counting)
 #   5 a storm of malformed messages of every reject reason among valid ones:
@@ -210,6 +211,22 @@ case_3() {
     check "3: it resumed its input" grep -q 'resuming input' "$T/c3.log"
     check "3: totals exact (nothing lost or doubled)" \
         $CHECK verify --port "$p3" --prefix c3: --expected "$T/c3.json"
+    # Redis back empty (its AOF gone): the states the daemon holds in its cache
+    # are written whole over the new connection, never appended to keys that
+    # are gone (such a state would start with a 0 byte and not decode)
+    kill -KILL "$r3"
+    wait "$r3" 2>/dev/null
+    rm -rf "$T/redis3"
+    mkdir -p "$T/redis3"
+    r3_start
+    $GEN gen --n 3000 --seed 113 --accounts 600 --start $((1767571200000 + 7200000)) \
+        --out "$T/c3b.txt" --expected "$T/c3b.json"
+    produce "$BA" c3 "$T/c3b.txt"
+    check "3: Redis restarted empty: the events after it applied" \
+        applied_ok 120 $p3 c3 $((n + 3000)) "$d"
+    check "3: every account state written whole again (all decode)" \
+        sh -c "$CHECK dump --port $p3 --prefix c3: > '$T/c3b.dump'"
+    check "3: no state lost its beginning" sh -c "! grep -q 'lost its beginning' '$T/c3.log'"
     stop_daemon "$d"
     check "3: clean exit 0 on SIGTERM" [ $? -eq 0 ]
     stop_pid "$r3"

@@ -4,7 +4,7 @@
  * events folded in one batch or in many give the same state.
  *
  * A small in-memory stand-in for Redis answers the fold's reads (GET, HMGET)
- * and applies its writes (SET, HSET, PEXPIRE, XADD, BITFIELD),
+ * and applies its writes (SET, SETRANGE, HSET, PEXPIRE, XADD, BITFIELD),
  * so no server is needed.  A bitfield is held as a hash of bit offset ->
  * value (the fold never overlaps two fields); an account's state (a string)
  * is kept as written and, decoded with ew_state_each, as a hash of its
@@ -40,7 +40,7 @@ struct fake {
     struct ew_hmap *strs; /* key -> struct blob: strings as SET wrote them */
     int64_t last_pexpire;
     char last_pexpire_key[256];
-    int npexpire, nhdel, nxadd;
+    int npexpire, nhdel, nxadd, nrange;
 };
 
 static struct ew_hmap *hash_of(struct fake *f, const char *key, size_t klen, int create)
@@ -169,26 +169,38 @@ static void fake_apply(struct fake *f, const struct ew_cmdbuf *ops)
         const char *const *argv;
         const size_t *len;
         ew_cmdbuf_get(ops, c, &argc, &argv, &len);
-        if (strcmp(argv[0], "SET") == 0) {
-            assert_int_equal(argc, 5);
-            assert_string_equal(argv[3], "PX");
+        if (strcmp(argv[0], "SET") == 0 || strcmp(argv[0], "SETRANGE") == 0) {
+            int set = strcmp(argv[0], "SET") == 0;
+            assert_int_equal(argc, set ? 5 : 4);
             if (!f->strs)
                 f->strs = ew_hmap_new(sizeof(struct blob));
             struct blob *b = ew_hmap_upsert(f->strs, argv[1], len[1], NULL);
-            free(b->p);
-            b->p = malloc(len[2] + 1);
-            memcpy(b->p, argv[2], len[2]);
-            b->len = len[2];
+            size_t at = set ? 0 : (size_t)strtoull(argv[2], NULL, 10);
+            const char *v = set ? argv[2] : argv[3];
+            size_t vl = set ? len[2] : len[3];
+            if (set)
+                b->len = 0;
+            else
+                f->nrange++;
+            if (at + vl > b->len) { /* grown with 0 bytes, as Redis does */
+                b->p = realloc(b->p, at + vl + 1);
+                memset(b->p + b->len, 0, at + vl - b->len);
+                b->len = at + vl;
+            }
+            memcpy(b->p + at, v, vl);
             /* the decoded fields replace the key's hash */
             struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
             for (size_t j = 0; j < ew_hmap_count(h); j++)
                 free(*(char **)ew_hmap_at(h, j, NULL, NULL));
             ew_hmap_clear(h);
             assert_int_equal(ew_state_each(b->p, b->len, put_decoded, h), 0);
-            f->npexpire++;
-            f->last_pexpire = strtoll(argv[4], NULL, 10);
-            snprintf(f->last_pexpire_key, sizeof f->last_pexpire_key, "%.*s", (int)len[1],
-                     argv[1]);
+            if (set) {
+                assert_string_equal(argv[3], "PX");
+                f->npexpire++;
+                f->last_pexpire = strtoll(argv[4], NULL, 10);
+                snprintf(f->last_pexpire_key, sizeof f->last_pexpire_key, "%.*s", (int)len[1],
+                         argv[1]);
+            }
         } else if (strcmp(argv[0], "HSET") == 0) {
             struct ew_hmap *h = hash_of(f, argv[1], len[1], 1);
             for (int i = 2; i + 1 < argc; i += 2) {
@@ -383,6 +395,14 @@ static void test_late_and_out_of_order(void **state)
     ew_window_reset(x->w);
 }
 
+/* 60 likes 10 s apart in the 10 minutes before t, and one at t: a state of
+ * some 130 fields, so that a batch that changes a few of them appends them */
+static void history(struct ew_window *w, const char *acct, int64_t t)
+{
+    for (int i = 60; i >= 0; i--)
+        like(w, acct, t - i * 10000LL);
+}
+
 static int count_field(void *ctx, const char *f, size_t flen, const char *v, size_t vlen)
 {
     (void)f, (void)flen, (void)v, (void)vlen;
@@ -410,11 +430,29 @@ static void test_state_format(void **state)
         memcpy(cut, b->p, len);
         n = 0;
         int rc = ew_state_each(cut, len, count_field, &n);
-        assert_true(rc == -1 || (rc == 0 && n < 7));
+        assert_true(rc == -1 || (rc == 0 && n <= 7)); /* the room after it: all 7 */
         free(cut);
     }
     char other[] = {2, 1, 'x', 0, 1, 2};
     assert_int_equal(ew_state_each(other, sizeof other, count_field, &n), -1);
+
+    /* with a run appended: every cut read without reading past its end */
+    history(x->w, "b", T0);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    like(x->w, "b", T0 + 1000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.nrange, 1);
+    b = ew_hmap_get(x->f.strs, "t:{b}", 5);
+    for (size_t len = 0; len < b->len; len++) {
+        char *cut = malloc(len ? len : 1);
+        memcpy(cut, b->p, len);
+        n = 0;
+        int rc = ew_state_each(cut, len, count_field, &n);
+        assert_true(rc == -1 || rc == 0);
+        free(cut);
+    }
 }
 
 /* One batch may like in many actor slots (here 12 ten-minute ones). */
@@ -430,14 +468,22 @@ static void test_sketch_many_slots(void **state)
 static void test_expiry_and_stale_buckets(void **state)
 {
     struct fx *x = *state;
-    like(x->w, "a", T0);
+    history(x->w, "a", T0);
     fold(x->w, &x->f);
     ew_window_reset(x->w);
-    /* expiry: the longest retention (8 d) + a coarse bucket (1 h) + lateness (5 m) */
+    /* expiry: the longest retention (8 d) + a coarse bucket (1 h) + lateness
+     * (5 m), and an hour (at most 1/16 of that) in which appends need not
+     * set it again */
     assert_string_equal(x->f.last_pexpire_key, "t:{a}");
-    assert_int_equal(x->f.last_pexpire, 8LL * 86400000 + 3600000 + 300000);
+    assert_int_equal(x->f.last_pexpire, 8LL * 86400000 + 3600000 + 300000 + 3600000);
     int pexpires = x->f.npexpire;
-    like(x->w, "a", T0 + 1000); /* every write of the state sets its expiry again */
+    like(x->w, "a", T0 + 1000); /* appended: the expiry set a moment ago stands */
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.npexpire, pexpires);
+    assert_int_equal(x->f.nrange, 1);
+    ew_window_invalidate(x->w); /* not held: the whole state, its expiry set again */
+    like(x->w, "a", T0 + 2000);
     fold(x->w, &x->f);
     ew_window_reset(x->w);
     assert_int_equal(x->f.npexpire, pexpires + 1);
@@ -452,6 +498,91 @@ static void test_expiry_and_stale_buckets(void **state)
     assert_null(fake_hget(&x->f, "t:{a}", f));
     snprintf(f, sizeof f, "1:%lld", (long long)(T0 / 300000)); /* kept a day */
     assert_non_null(fake_hget(&x->f, "t:{a}", f));
+}
+
+static int has_bytes(const struct blob *b, const char *s)
+{
+    return memmem(b->p, b->len, s, strlen(s)) != NULL;
+}
+
+/* A held account's changes are written into the room kept after its stored
+ * state; read back, the fields written later replace the earlier ones and
+ * fields past their retention are gone although still stored; a state not
+ * held, written over another connection, or whose room is full is written
+ * whole; a state that lost its beginning starts afresh. */
+static void test_appended_state(void **state)
+{
+    struct fx *x = *state;
+    char f0[64], fc[64], f5[64], w1[32];
+    snprintf(f0, sizeof f0, "0:%lld", (long long)((T0 - 600000) / 10000)); /* the oldest */
+    snprintf(fc, sizeof fc, "0:%lld", (long long)(T0 / 10000));
+    snprintf(f5, sizeof f5, "1:%lld", (long long)(T0 / 300000));
+    history(x->w, "a", T0);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    const struct blob *b = ew_hmap_get(x->f.strs, "t:{a}", 5);
+    size_t whole = b->len;
+    assert_int_equal(b->p[whole - 1], 0); /* room kept after the state */
+    like(x->w, "a", T0 + 1000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.nrange, 1);
+    assert_int_equal(b->len, whole); /* the run went into the room */
+    assert_string_equal(fake_hget(&x->f, "t:{a}", fc), "0,0,0,0,2");
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f5), "0,0,0,0,2");
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f0), "0,0,0,0,1");
+
+    /* the oldest 10 s bucket leaves its 30 min retention: still stored, no
+     * longer part of the state */
+    like(x->w, "a", T0 + 20 * 60000 + 10000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.nrange, 2);
+    assert_true(has_bytes(b, f0));
+    assert_null(fake_hget(&x->f, "t:{a}", f0));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f5), "0,0,0,0,2");
+
+    /* read back (not held): the same state, written whole */
+    ew_window_invalidate(x->w);
+    like(x->w, "a", T0 + 21 * 60000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.nrange, 2);
+    assert_false(has_bytes(b, f0));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f5), "0,0,0,0,2");
+    snprintf(w1, sizeof w1, "%lld", (long long)(T0 + 21 * 60000));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", "wm"), w1);
+
+    /* another connection: written whole */
+    ew_window_set_epoch(x->w, 1);
+    like(x->w, "a", T0 + 22 * 60000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(x->f.nrange, 2);
+
+    /* runs until the room is full */
+    int appends = 0;
+    for (int i = 0; i < 100; i++, appends++) {
+        like(x->w, "a", T0 + 23 * 60000 + i * 10000LL); /* a new 10 s bucket each */
+        fold(x->w, &x->f);
+        ew_window_reset(x->w);
+        if (x->f.nrange == 2 + appends)
+            break; /* written whole */
+    }
+    assert_true(appends > 2 && appends < 100);
+    assert_int_equal(b->p[0], EW_STATE_VERSION);
+
+    /* the key was gone when a run was appended: taken as absent */
+    struct blob *lost = ew_hmap_get(x->f.strs, "t:{a}", 5);
+    lost->p[0] = 0; /* a run at the start */
+    ew_window_invalidate(x->w);
+    like(x->w, "a", T0 + 60 * 60000);
+    fold(x->w, &x->f);
+    ew_window_reset(x->w);
+    assert_int_equal(lost->p[0], EW_STATE_VERSION);
+    assert_null(fake_hget(&x->f, "t:{a}", f5));
+    snprintf(f5, sizeof f5, "1:%lld", (long long)((T0 + 60 * 60000) / 300000));
+    assert_string_equal(fake_hget(&x->f, "t:{a}", f5), "0,0,0,0,1");
 }
 
 static void test_copy_paste_and_new_commenters(void **state)
@@ -478,7 +609,7 @@ static void test_copy_paste_and_new_commenters(void **state)
 static void test_batch_boundaries_do_not_matter(void **state)
 {
     struct fx *x = *state;
-    struct fake fb = {ew_hmap_new(sizeof(struct ew_hmap *)), NULL, 0, "", 0, 0, 0};
+    struct fake fb = {.keys = ew_hmap_new(sizeof(struct ew_hmap *))};
     const char *accts[] = {"a", "b", "c"};
     uint64_t seed = 7;
     int64_t ts = T0;
@@ -629,6 +760,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bucket_boundaries_and_packing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_and_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_and_stale_buckets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appended_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_paste_and_new_commenters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_boundaries_do_not_matter, setup_sketch,
