@@ -1164,13 +1164,20 @@ static size_t format_counts(const struct val *v, char *buf, size_t len)
     return n;
 }
 
+/* Past the 0 bytes that start runs (and fill the room after them). */
+static const unsigned char *skip_runs(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && *p == STATE_RUN)
+        p++;
+    return p;
+}
+
 /* Walk the stored fields of a state: 1 each, 0 at the end, -1 when it is
  * malformed. */
 static int each_field(const unsigned char **p, const unsigned char *end, const char **k,
                       size_t *kl, struct val *v)
 {
-    while (*p < end && **p == STATE_RUN)
-        (*p)++;
+    *p = skip_runs(*p, end);
     return next_field(p, end, k, kl, v);
 }
 
@@ -1526,9 +1533,7 @@ static int st_parse(const struct ew_window *w, struct st *s, const unsigned char
     s->blob = p;
     s->blen = len;
     for (;;) {
-        while (q < end && *q == STATE_RUN)
-            q++;
-        f = q;
+        q = f = skip_runs(q, end);
         if ((rc = next_field(&q, end, &k, &kl, &v)) <= 0)
             break;
         if (GROW(s->ixbuf, s->ixcap, s->nix + 1) < 0)
@@ -1732,7 +1737,8 @@ static int flush_run(struct ew_window *w, const struct st *s, size_t *len, size_
  * the fields that left their retention at watermark wm: untouched fields are
  * copied as they were (runs of them in one copy), the others encoded, and
  * also gathered in w->dbuf[0..w->dlen) after a STATE_RUN byte: written
- * after the state as stored, they make it this one (see window.h).  s becomes the
+ * after the state as stored, they make it this one (see window.h).  w->sbuf
+ * has *out / 4 bytes more for the room a whole write keeps.  s becomes the
  * new state (its blob is w->sbuf). */
 static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *out)
 {
@@ -1777,7 +1783,7 @@ static int st_serialise(struct ew_window *w, struct st *s, int64_t wm, size_t *o
         }
         s->ox[k++] = e;
     }
-    if (flush_run(w, s, &len, run, &run_len) < 0)
+    if (flush_run(w, s, &len, run, &run_len) < 0 || sbuf_reserve(w, len, len / 4) < 0)
         return -1;
     struct ient *t = s->ixbuf;
     size_t tc = s->ixcap;
@@ -2230,10 +2236,7 @@ static int fold(struct ew_window *w, redisReply **replies, size_t nreplies, stru
                 ttl_ms = now_ms;
             }
         } else {
-            if (sbuf_reserve(w, slen, ralloc - slen) < 0)
-                return -1;
-            w->st.blob = w->sbuf; /* (moved when it grew) */
-            memset(w->sbuf + slen, STATE_RUN, ralloc - slen);
+            memset(w->sbuf + slen, STATE_RUN, ralloc - slen); /* reserved by st_serialise */
             if (ew_cmd_begin(ops, "SET") < 0 || ew_cmd_str(ops, key) < 0 ||
                 ew_cmd_arg(ops, (const char *)w->sbuf, ralloc) < 0 || ew_cmd_str(ops, "PX") < 0 ||
                 ew_cmd_int(ops, w->px_ms) < 0)
